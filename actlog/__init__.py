@@ -1,0 +1,32 @@
+"""actlog: watch what the convolution filters of a Keras model do while it trains.
+
+Example:
+    ```python
+    import actlog
+
+    model.fit(x, y, epochs=10, callbacks=[actlog.ActivationLogger(probe=x_val[:8])])
+    maps = actlog.extract(model, x_val[:4])  # {"conv2d": array (4, 26, 26, 32), ...}
+    ```
+"""
+
+from actlog.callback import INITIAL_STEP, ActivationLogger
+from actlog.extract import FeatureExtractor, extract
+from actlog.images import GridRenderer, Grids, render_grids
+from actlog.layers import CONV_LAYER_TYPES, select_layers
+from actlog.sinks import Sink, TensorBoardSink
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONV_LAYER_TYPES",
+    "INITIAL_STEP",
+    "ActivationLogger",
+    "FeatureExtractor",
+    "GridRenderer",
+    "Grids",
+    "Sink",
+    "TensorBoardSink",
+    "extract",
+    "render_grids",
+    "select_layers",
+]

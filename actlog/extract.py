@@ -1,0 +1,226 @@
+"""The feature extractor: the chosen layers' outputs for an input, in one forward pass.
+
+Two ways in, both public Keras API and neither touching the user's weights:
+
+* Graph models (Functional, Sequential, and any model nesting those, such as a
+  ``keras.applications`` backbone inside a Sequential): the model is re-traced on fresh
+  ``keras.Input`` tensors with its own layers, swapping each nested model that holds a chosen
+  layer for a traced copy of itself, so one multi-output feature model shares every layer and
+  weight with the original.
+* Anything else (subclassed ``keras.Model``): the chosen layers' ``call`` is wrapped for the
+  duration of one trace to record their outputs. Under TensorFlow the wrappers exist only while
+  the compiled function is traced; afterwards the model is exactly as it was.
+
+Either way the call is compiled once (see :mod:`actlog.backend`) and follows the weights as
+training updates them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from actlog.backend import compile_function, to_host
+from actlog.layers import LayerRef, LayerSpec, select_layers
+
+logger = logging.getLogger(__name__)
+
+
+class FeatureExtractor:
+    """The chosen layers' feature maps for an input batch, built and compiled once.
+
+    Args:
+        model: the (built) model to read from. It is never modified.
+        refs: the chosen layers, as :func:`actlog.layers.select_layers` returns them.
+
+    Example:
+        ```python
+        extractor = FeatureExtractor(model, select_layers(model, "conv"))
+        maps = extractor(x_val[:8])  # {"conv2d": array (8, 26, 26, 32), ...}
+        ```
+    """
+
+    def __init__(self, model: keras.Model, refs: Sequence[LayerRef]) -> None:
+        if not refs:
+            raise ValueError("FeatureExtractor needs at least one layer.")
+        self.model = model
+        self.refs = list(refs)
+        self.paths = [ref.path for ref in self.refs]
+        self.trace_count = 0
+        self.method = "graph"
+        try:
+            raw_fn = _graph_feature_fn(model, self.refs)
+        except _NotTraceable as reason:
+            logger.debug("Recording layer calls for %s: %s", model.name, reason)
+            self.method = "recorder"
+            raw_fn = _recording_feature_fn(model, self.refs)
+
+        def counted(x: Any) -> list[Any]:
+            self.trace_count += 1  # Python side effect: runs once per trace when compiled.
+            return raw_fn(x)
+
+        self._fn = compile_function(counted)
+
+    def __call__(self, x: Any) -> dict[str, np.ndarray]:
+        """Runs ``x`` through the model once.
+
+        Returns:
+            Layer path -> host float array, channels last, in model order.
+        """
+        outputs = self._fn(x)
+        result = {}
+        for ref, output in zip(self.refs, outputs, strict=True):
+            array = to_host(output)
+            if array.ndim < 3:
+                raise FeatureMapError(_not_a_feature_map(ref, array.shape))
+            if getattr(ref.layer, "data_format", "channels_last") == "channels_first":
+                array = np.moveaxis(array, 1, -1)
+            result[ref.path] = array
+        return result
+
+
+def extract(model: keras.Model, x: Any, layers: LayerSpec = "conv") -> dict[str, np.ndarray]:
+    """The feature maps of the chosen layers of ``model`` for input ``x``, in one forward pass.
+
+    Args:
+        model: a built Keras model: Sequential, Functional (multi-input too), a model with nested
+            models (a ``keras.applications`` backbone inside your model), or a subclassed model.
+        x: an input batch in the form the model takes (array, list or dict of arrays).
+        layers: which layers; see :func:`actlog.layers.select_layers`. Default: every
+            convolution layer.
+
+    Returns:
+        Layer path (``"conv2d"``, ``"backbone/block_1_expand"``) -> float NumPy array
+        ``(batch, spatial..., channels)`` (channels_first layers are converted), in model order.
+
+    Example:
+        ```python
+        maps = actlog.extract(model, x_val[:4])
+        maps["conv2d"].shape  # (4, 26, 26, 32)
+        ```
+    """
+    if not model.built:
+        raise ValueError(
+            f"Model {model.name!r} is not built yet: call it on data or fit it first, or give "
+            "it a keras.Input."
+        )
+    return FeatureExtractor(model, select_layers(model, layers))(x)
+
+
+class FeatureMapError(ValueError):
+    """A chosen layer's output is not a feature map, or a chosen layer never runs."""
+
+
+class _NotTraceable(Exception):
+    """The model (or a nested model holding a chosen layer) is not a graph model."""
+
+
+def _is_graph_model(model: keras.Model) -> bool:
+    if isinstance(model, keras.Sequential):
+        return True
+    try:
+        return bool(model.inputs) and bool(model.outputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+def _fresh_inputs(model: keras.Model) -> Any:
+    try:
+        structure = model.input if not isinstance(model, keras.Sequential) else model.inputs[0]
+    except (AttributeError, ValueError, IndexError) as error:
+        raise _NotTraceable(f"{model.name} has no symbolic inputs") from error
+    return keras.tree.map_structure(
+        lambda t: keras.Input(batch_shape=(None, *t.shape[1:]), dtype=t.dtype), structure
+    )
+
+
+def _graph_feature_fn(model: keras.Model, refs: list[LayerRef]) -> Callable[[Any], list[Any]]:
+    if not _is_graph_model(model):
+        raise _NotTraceable(f"{model.name} is a subclassed model")
+    wanted = {id(ref.layer): ref.path for ref in refs}
+    holders = {id(parent) for ref in refs for parent in ref.parents}
+    captured: dict[str, Any] = {}
+
+    def call_layer(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
+        output = trace(layer, args[0]) if id(layer) in holders else layer(*args, **kwargs)
+        if id(layer) in wanted:
+            captured.setdefault(wanted[id(layer)], output)
+        return output
+
+    def trace(graph: keras.Model, inputs: Any) -> Any:
+        if isinstance(graph, keras.Sequential):
+            x = inputs
+            for layer in graph.layers:
+                x = call_layer(layer, x)
+            return x
+        if not _is_graph_model(graph):
+            raise _NotTraceable(f"nested model {graph.name} is a subclassed model")
+        clone = keras.models.clone_model(
+            graph,
+            input_tensors=inputs,
+            clone_function=lambda layer: layer,
+            call_function=call_layer,
+        )
+        return clone.output
+
+    inputs = _fresh_inputs(model)
+    try:
+        trace(model, inputs)
+    except _NotTraceable:
+        raise
+    except Exception as error:  # A graph Keras cannot re-trace: fall back to recording calls.
+        raise _NotTraceable(f"re-tracing failed: {error}") from error
+    missing = [ref.path for ref in refs if ref.path not in captured]
+    if missing:
+        raise _NotTraceable(f"layers not reached by re-tracing: {missing}")
+    for ref in refs:
+        shape = captured[ref.path].shape
+        if len(shape) < 3:
+            raise FeatureMapError(_not_a_feature_map(ref, shape))
+    feature_model = keras.Model(inputs, [captured[ref.path] for ref in refs])
+
+    def run(x: Any) -> list[Any]:
+        return list(feature_model(x, training=False))
+
+    return run
+
+
+def _recording_feature_fn(model: keras.Model, refs: list[LayerRef]) -> Callable[[Any], list[Any]]:
+    def run(x: Any) -> list[Any]:
+        records: dict[str, Any] = {}
+        for ref in refs:
+            original = ref.layer.call
+
+            def recording_call(*args: Any, _call=original, _path=ref.path, **kwargs: Any) -> Any:
+                output = _call(*args, **kwargs)
+                records.setdefault(_path, output)
+                return output
+
+            object.__setattr__(ref.layer, "call", recording_call)
+        try:
+            model(x, training=False)
+        finally:
+            for ref in refs:
+                if "call" in vars(ref.layer):
+                    object.__delattr__(ref.layer, "call")
+        missing = [ref.path for ref in refs if ref.path not in records]
+        if missing:
+            raise FeatureMapError(
+                f"These layers were not called when the model ran on the input: {missing}. "
+                "Choose layers that the model's call() uses."
+            )
+        return [records[ref.path] for ref in refs]
+
+    return run
+
+
+def _not_a_feature_map(ref: LayerRef, shape: Any) -> str:
+    return (
+        f"Layer {ref.path!r} ({type(ref.layer).__name__}) outputs shape {tuple(shape)}, not a "
+        "feature map. actlog shows outputs of shape (batch, spatial..., channels): choose a "
+        "convolution layer, or a BatchNormalization, activation or pooling layer after one."
+    )

@@ -1,0 +1,49 @@
+"""The one small interface every destination of actlog implements.
+
+A sink only writes: it knows nothing of Keras, models or layers. It receives finished uint8
+images and numbers, keyed by tag and step, and is used from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class Sink(abc.ABC):
+    """Where logged images and numbers go.
+
+    Lifecycle: :meth:`open` once before training starts (check the destination, fail early),
+    then writes, :meth:`flush` after each logging event, :meth:`close` at the end. Writers may
+    be created lazily at the first write.
+    """
+
+    #: Short name used in messages (e.g. ``"tensorboard"``).
+    name: str = "sink"
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Checks that the destination can be written; raises with a clear message if not."""
+
+    @abc.abstractmethod
+    def write_images(
+        self,
+        tag: str,
+        images: np.ndarray,
+        step: int,
+        captions: Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Writes uint8 images ``(k, height, width, 1 or 3)`` under ``tag`` at ``step``; all k
+        are kept. ``captions`` has one entry per image; ``description`` explains the tag."""
+
+    @abc.abstractmethod
+    def write_scalar(self, tag: str, value: float, step: int) -> None:
+        """Writes one number under ``tag`` at ``step``."""
+
+    def flush(self) -> None:  # noqa: B027 - optional hook
+        """Makes everything written so far durable."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Flushes and releases the destination. Writing again reopens it."""
