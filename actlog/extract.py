@@ -36,6 +36,8 @@ class FeatureExtractor:
     Args:
         model: the (built) model to read from. It is never modified.
         refs: the chosen layers, as :func:`actlog.layers.select_layers` returns them.
+        compile: compile the call once (for repeated calls on same-shaped inputs); False runs
+            it eagerly, which is quicker for a single call.
 
     Example:
         ```python
@@ -44,7 +46,7 @@ class FeatureExtractor:
         ```
     """
 
-    def __init__(self, model: keras.Model, refs: Sequence[LayerRef]) -> None:
+    def __init__(self, model: keras.Model, refs: Sequence[LayerRef], compile: bool = True) -> None:
         if not refs:
             raise ValueError("FeatureExtractor needs at least one layer.")
         self.model = model
@@ -63,7 +65,7 @@ class FeatureExtractor:
             self.trace_count += 1  # Python side effect: runs once per trace when compiled.
             return raw_fn(x)
 
-        self._fn = compile_function(counted)
+        self._fn = compile_function(counted) if compile else counted
 
     def __call__(self, x: Any) -> dict[str, np.ndarray]:
         """Runs ``x`` through the model once.
@@ -108,7 +110,7 @@ def extract(model: keras.Model, x: Any, layers: LayerSpec = "conv") -> dict[str,
             f"Model {model.name!r} is not built yet: call it on data or fit it first, or give "
             "it a keras.Input."
         )
-    return FeatureExtractor(model, select_layers(model, layers))(x)
+    return FeatureExtractor(model, select_layers(model, layers), compile=False)(x)
 
 
 class FeatureMapError(ValueError):
@@ -134,7 +136,8 @@ def _fresh_inputs(model: keras.Model) -> Any:
     except (AttributeError, ValueError, IndexError) as error:
         raise _NotTraceable(f"{model.name} has no symbolic inputs") from error
     return keras.tree.map_structure(
-        lambda t: keras.Input(batch_shape=(None, *t.shape[1:]), dtype=t.dtype), structure
+        lambda t: keras.Input(batch_shape=(None, *t.shape[1:]), dtype=t.dtype, name=t.name),
+        structure,
     )
 
 
@@ -184,7 +187,8 @@ def _graph_feature_fn(model: keras.Model, refs: list[LayerRef]) -> Callable[[Any
     feature_model = keras.Model(inputs, [captured[ref.path] for ref in refs])
 
     def run(x: Any) -> list[Any]:
-        return list(feature_model(x, training=False))
+        outputs = feature_model(x, training=False)
+        return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
 
     return run
 
