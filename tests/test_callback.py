@@ -1,0 +1,264 @@
+"""ActivationLogger end to end: real tiny models trained with fit, event files read back with
+TensorBoard's own loader."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import actlog
+from actlog.images import NONFINITE_RGB, render_grids
+from tests import models
+from tests.tbread import decode_png, event_run_dirs, read_descriptions, read_images, read_scalars
+
+
+def fit(model, x, y, callbacks, epochs=2, **kwargs):
+    kwargs.setdefault("batch_size", 8)
+    return model.fit(x, y, epochs=epochs, verbose=0, callbacks=callbacks, **kwargs)
+
+
+def test_grids_for_every_conv_layer_at_every_epoch(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(32)
+    probe_x, probe_y = x[:3], y[:3]
+    logger = actlog.ActivationLogger(probe=(probe_x, probe_y), log_dir=tmp_path / "actlog")
+    fit(model, x, y, [logger], epochs=3, validation_data=(x[:8], y[:8]))
+
+    images = read_images(tmp_path / "actlog")
+    assert sorted(images) == ["activations/conv_a", "activations/conv_b"]
+    for steps in images.values():
+        assert sorted(steps) == [actlog.INITIAL_STEP, 0, 1, 2]
+        assert all(len(pngs) == 3 for pngs in steps.values())
+    # conv_a: 4 maps of 10x10 upscaled x2 in a 2x2 grid; conv_b: 6 maps of 3x3 x6 in 3x2.
+    assert decode_png(images["activations/conv_a"][0][0]).shape == (41, 41)
+    assert decode_png(images["activations/conv_b"][0][0]).shape == (37, 56)
+    # The last logged images are exactly the trained model's maps, rendered.
+    final = actlog.extract(model, probe_x)
+    for path in ("conv_a", "conv_b"):
+        expected = render_grids(final[path])[0].images
+        for sample, png in enumerate(images[f"activations/{path}"][2]):
+            np.testing.assert_array_equal(decode_png(png), expected[sample, ..., 0])
+    description = read_descriptions(tmp_path / "actlog")["activations/conv_a"]
+    assert f"probe 1: label {probe_y[1]}" in description
+    assert "filters 0-3 of 4" in description
+    assert logger.extractor.trace_count == 1
+
+
+def test_every_n_epochs_and_no_initial_image(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    logger = actlog.ActivationLogger(
+        x[:2], log_dir=tmp_path, every_n_epochs=2, log_initial=False, layers="conv_a"
+    )
+    fit(model, x, y, [logger], epochs=5)
+    assert sorted(read_images(tmp_path)["activations/conv_a"]) == [1, 3]
+
+
+def test_training_is_unchanged_by_the_logger(tmp_path):
+    x, y = models.digit_data(32)
+    probe = x[:4].copy()
+    probe_before = probe.copy()
+
+    def train(callbacks):
+        keras.utils.set_random_seed(7)
+        model = models.sequential()
+        config = model.get_config()
+        optimizer, loss = model.optimizer, model.loss
+        history = fit(model, x, y, callbacks, epochs=2, shuffle=False)
+        assert model.get_config() == config
+        assert model.optimizer is optimizer and model.loss == loss
+        assert [layer.name for layer in model.layers] == [
+            "conv_a", "pool", "conv_b", "flat", "head"
+        ]  # fmt: skip
+        return model.get_weights(), history.history["loss"]
+
+    with_logger = train([actlog.ActivationLogger(probe, log_dir=tmp_path)])
+    without = train([])
+    for a, b in zip(with_logger[0], without[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert with_logger[1] == without[1]
+    np.testing.assert_array_equal(probe, probe_before)
+
+
+def test_runs_beside_keras_tensorboard_callback(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=str(tmp_path)),
+        actlog.ActivationLogger(x[:2], log_dir=tmp_path / "actlog"),
+    ]
+    fit(model, x, y, callbacks, epochs=2, validation_data=(x[:4], y[:4]))
+    assert sorted(event_run_dirs(tmp_path)) == ["actlog", "train", "validation"]
+    assert sorted(read_images(tmp_path / "actlog")["activations/conv_b"]) == [-1, 0, 1]
+    assert "epoch_loss" in read_scalars(tmp_path / "train")
+
+
+def test_sequential_without_input_logs_initial_image_after_first_batch(tmp_path):
+    model = models.sequential(with_input=False)
+    x, y = models.digit_data(16)
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path)
+    fit(model, x, y, [logger], epochs=2)
+    assert sorted(read_images(tmp_path)["activations/conv_a"]) == [-1, 0, 1]
+    assert logger.extractor.trace_count == 1
+
+
+def test_subclassed_model(tmp_path):
+    model = models.subclassed()
+    x, y = models.digit_data(16)
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path)
+    fit(model, x, y, [logger], epochs=2)
+    assert logger.extractor.method == "recorder"
+    assert logger.extractor.trace_count == 1
+    images = read_images(tmp_path)
+    assert sorted(images) == ["activations/conv_a", "activations/conv_b"]
+    assert sorted(images["activations/conv_b"]) == [-1, 0, 1]
+    assert all("call" not in vars(layer) for layer in model.layers)
+
+
+def test_backbone_inside_sequential(tmp_path):
+    model = models.transfer_sequential()
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(0, 3, 8)
+    name = model.layers[1].name
+    logger = actlog.ActivationLogger(
+        x[:2], layers=[f"{name}/Conv1", f"{name}/block_1_*"], log_dir=tmp_path
+    )
+    fit(model, x, y, [logger], epochs=1)
+    tags = sorted(read_images(tmp_path))
+    assert f"activations/{name}/Conv1" in tags
+    assert f"activations/{name}/block_1_expand" in tags
+    assert logger.layer_paths[0] == f"{name}/Conv1"
+
+
+def test_multi_input_dict_probe(tmp_path):
+    model = models.functional_two_inputs()
+    x, y = models.digit_data(16)
+    extra = np.zeros((16, 3), np.float32)
+    logger = actlog.ActivationLogger({"image": x[:2], "extra": extra[:2]}, log_dir=tmp_path)
+    fit(model, [x, extra], y, [logger], epochs=1)
+    assert sorted(read_images(tmp_path)) == ["activations/conv_a", "activations/conv_b"]
+
+
+def test_dataset_probe_takes_probe_size_samples(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    logger = actlog.ActivationLogger(dataset, log_dir=tmp_path, probe_size=5, layers="conv_a")
+    fit(model, dataset, None, [logger], epochs=1, batch_size=None)
+    steps = read_images(tmp_path)["activations/conv_a"]
+    assert [len(pngs) for pngs in steps.values()] == [5, 5]
+    assert f"probe 4: label {y[4]}" in read_descriptions(tmp_path)["activations/conv_a"]
+
+
+def test_conv1d_strips_and_conv3d_projection(tmp_path):
+    rng = np.random.default_rng(0)
+    x1, y = rng.random((8, 20, 2), dtype=np.float32), rng.integers(0, 3, 8)
+    fit(models.conv1d(), x1, y, [actlog.ActivationLogger(x1[:2], log_dir=tmp_path / "1d")])
+    strips = decode_png(read_images(tmp_path / "1d")["activations/c1"][0][0])
+    assert strips.shape == (3 * 8 + 2, 18 * 4)
+    x3 = rng.random((8, 4, 6, 6, 1), dtype=np.float32)
+    fit(models.conv3d(), x3, y, [actlog.ActivationLogger(x3[:2], log_dir=tmp_path / "3d")])
+    assert sorted(read_images(tmp_path / "3d")["activations/c3"]) == [-1, 0, 1]
+
+
+class ScaleFirstConv(keras.callbacks.Callback):
+    """Doubles conv_a's kernel and bias before epoch 1: relu(2z) = 2 relu(z)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            conv = self.model.get_layer("conv_a")
+            conv.kernel.assign(conv.kernel * 2.0)
+            conv.bias.assign(conv.bias * 2.0)
+
+
+@pytest.mark.parametrize(("mode", "brighter"), [("fixed", True), ("filter", False)])
+def test_fixed_normalization_shows_doubled_activation_brighter(tmp_path, mode, brighter):
+    model = models.sequential()
+    model.compile(keras.optimizers.SGD(learning_rate=0.0), "sparse_categorical_crossentropy")
+    x, y = models.digit_data(16)
+    logger = actlog.ActivationLogger(
+        x[:2], layers="conv_a", normalize=mode, log_dir=tmp_path, log_initial=False
+    )
+    fit(model, x, y, [ScaleFirstConv(), logger], epochs=2)
+    steps = read_images(tmp_path)["activations/conv_a"]
+    before = decode_png(steps[0][0]).astype(int)
+    after = decode_png(steps[1][0]).astype(int)
+    if brighter:
+        assert after.sum() > before.sum() and (after >= before).all()
+    else:
+        np.testing.assert_allclose(after, before, atol=1)
+
+
+def test_nan_activations_are_counted_not_fatal(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    model(x[:1])
+    conv = model.get_layer("conv_a")
+    kernel = conv.kernel.numpy()
+    kernel[0, 0, 0, 1] = np.nan  # filter 1 is NaN everywhere
+    conv.kernel.assign(kernel)
+    logger = actlog.ActivationLogger(x[:2], layers="conv_a", log_dir=tmp_path)
+    with pytest.warns(RuntimeWarning, match="NaN or infinite"):
+        fit(model, x, y, [logger], epochs=1)
+    image = decode_png(read_images(tmp_path)["activations/conv_a"][-1][0])
+    assert image.shape[-1] == 3
+    assert tuple(image[0, 21]) == NONFINITE_RGB  # filter 1: top row, second tile
+    assert read_scalars(tmp_path)["nonfinite/conv_a"][-1] == 2 * 10 * 10
+
+
+class CountBatches(keras.callbacks.Callback):
+    batches = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        CountBatches.batches += 1
+
+
+def fails_before_training(logger_kwargs, match, model=None, x=None):
+    model = model or models.sequential()
+    x = x if x is not None else models.digit_data(16)[0]
+    y = np.zeros(len(x), int)
+    CountBatches.batches = 0
+    weights = [w.copy() for w in model.get_weights()]
+    logger = actlog.ActivationLogger(**logger_kwargs)
+    with pytest.raises((ValueError, TypeError, PermissionError), match=match):
+        fit(model, x, y, [CountBatches(), logger], epochs=1)
+    assert CountBatches.batches == 0
+    for a, b in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_errors_at_train_begin_before_the_first_step(tmp_path):
+    x, _ = models.digit_data(4)
+    log = str(tmp_path / "ok")
+    fails_before_training({"probe": x[:, :10], "log_dir": log}, r"\(None, 12, 12, 1\)")
+    fails_before_training({"probe": x[0], "log_dir": log}, r"x\[None\]")
+    fails_before_training({"probe": x, "layers": ["conv_aa"], "log_dir": log}, "conv_a")
+    fails_before_training({"probe": x, "layers": ["head"], "log_dir": log}, "not a feature map")
+    no_conv = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(3)])  # fmt: skip
+    no_conv.compile("adam", "sparse_categorical_crossentropy")
+    fails_before_training({"probe": x, "log_dir": log}, "no convolution layer", model=no_conv)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    fails_before_training({"probe": x, "log_dir": blocker / "sub"}, "Cannot write")
+
+
+def test_errors_in_the_constructor(tmp_path):
+    x, _ = models.digit_data(4)
+    cases = [
+        ({"probe": x[:0]}, ValueError, "empty"),
+        ({"probe": np.array(["a", "b"])}, TypeError, "numeric"),
+        ({"probe": x, "every_n_epochs": 0}, ValueError, "every_n_epochs"),
+        ({"probe": x, "normalize": "global"}, ValueError, "filter, layer, fixed"),
+        ({"probe": x, "cmap": "viridiss"}, ValueError, "viridis"),
+        ({"probe": x, "layers": 3}, TypeError, "layers"),
+        ({"probe": (x, np.zeros(3))}, ValueError, "labels"),
+    ]
+    for kwargs, error, match in cases:
+        with pytest.raises(error, match=match):
+            actlog.ActivationLogger(log_dir=tmp_path, **kwargs)
