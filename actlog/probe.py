@@ -80,6 +80,8 @@ def make_probe(data: Any, probe_size: int = 8, model: keras.Model | None = None)
     else:
         x, y = data, None
     x = _copy_inputs(x)
+    if not _flat(x):
+        raise ValueError("The probe is empty: pass at least one sample, e.g. probe=x_val[:8].")
     sizes = {len(a) if a.ndim else 0 for a in _flat(x)}
     if len(sizes) != 1:
         raise ValueError(f"All probe inputs need the same number of samples; got sizes {sizes}.")
@@ -210,9 +212,12 @@ def _is_batched(dataset: Any, model: keras.Model | None) -> bool:
     x_spec = spec[0] if isinstance(spec, tuple) else spec
     first = keras.tree.flatten(x_spec)[0]
     try:
-        input_rank = len(model.inputs[0].shape) if model is not None else None
+        first_input = model.inputs[0] if model is not None else None
     except (AttributeError, ValueError, IndexError):
-        input_rank = None
-    if input_rank is not None:
-        return len(first.shape) == input_rank
+        first_input = None
+    if first_input is not None:
+        if isinstance(x_spec, Mapping) and _input_name(first_input) in x_spec:
+            first = x_spec[_input_name(first_input)]
+        return len(first.shape) == len(first_input.shape)
+    # Without a model, a batched dataset is told by its unknown batch size.
     return len(first.shape) > 0 and first.shape[0] is None

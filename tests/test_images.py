@@ -144,7 +144,7 @@ def test_max_filters_keeps_the_first_filters_by_index():
 def test_image_size_is_capped():
     grids, _ = render_grids(np.random.rand(1, 64, 64, 64).astype(np.float32), max_image_size=200)
     assert max(grids.images.shape[1:3]) <= 200
-    cols, th, tw = tile_size(64, 64, 64, False, 16, 200)
+    cols, _th, tw = tile_size(64, 64, 64, False, 16, 200)
     assert cols == 8 and cols * tw + cols - 1 <= 200
 
 
