@@ -13,7 +13,7 @@ from actlog.callback import INITIAL_STEP, ActivationLogger
 from actlog.extract import FeatureExtractor, extract
 from actlog.images import GridRenderer, Grids, render_grids
 from actlog.layers import CONV_LAYER_TYPES, select_layers
-from actlog.sinks import Sink, TensorBoardSink
+from actlog.sinks import Sink, TensorBoardSink, WandbSink
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,7 @@ __all__ = [
     "Grids",
     "Sink",
     "TensorBoardSink",
+    "WandbSink",
     "extract",
     "render_grids",
     "select_layers",

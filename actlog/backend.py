@@ -6,6 +6,8 @@ extractor is compiled with ``tf.function``; other backends run it eagerly for no
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -25,3 +27,29 @@ def compile_function(fn: Callable[..., Any]) -> Callable[..., Any]:
 def to_host(tensor: Any) -> np.ndarray:
     """Copies a backend tensor to a NumPy array in host memory."""
     return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
+def is_chief(model: keras.Model | None = None) -> bool:
+    """Whether this process is the one that logs (the chief) in a distributed run.
+
+    Under ``tf.distribute`` the strategy says it (``extended.should_checkpoint``: True on the
+    chief of a ``MultiWorkerMirroredStrategy``, and under single-machine strategies). Without
+    one, ``TF_CONFIG`` says it: the ``chief`` task if the cluster has one, else worker 0. A
+    process without ``TF_CONFIG`` is the chief.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return True
+    strategy = getattr(model, "distribute_strategy", None)
+    should_checkpoint = getattr(getattr(strategy, "extended", None), "should_checkpoint", None)
+    if isinstance(should_checkpoint, bool):
+        return should_checkpoint
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except json.JSONDecodeError:
+        return True
+    cluster, task = config.get("cluster") or {}, config.get("task") or {}
+    if not cluster or not task:
+        return True
+    if "chief" in cluster:
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0

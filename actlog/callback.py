@@ -1,25 +1,31 @@
 """``ActivationLogger``: the Keras callback. It only orchestrates: when to log, and the lifecycle.
 
 The work is done by :mod:`actlog.probe` (the fixed input), :mod:`actlog.layers` and
-:mod:`actlog.extract` (the feature model), :mod:`actlog.images` (grids) and :mod:`actlog.sinks`
-(writing).
+:mod:`actlog.extract` (the feature model), :mod:`actlog.images` (grids), :mod:`actlog.sinks`
+(writing) and :mod:`actlog.worker` (the background thread that renders and writes).
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
+import threading
 import warnings
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import keras
 import numpy as np
 
+from actlog.backend import is_chief
 from actlog.extract import FeatureExtractor, FeatureMapError
 from actlog.images import GridRenderer
 from actlog.layers import LayerRef, LayerSpec, check_layer_spec, select_layers
 from actlog.probe import Probe, fit_probe_to_model, is_dataset, make_probe
-from actlog.sinks import Sink, TensorBoardSink
+from actlog.sinks import Sink, make_sinks
+from actlog.worker import BackgroundWorker, WorkerStats
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +40,13 @@ class ActivationLogger(keras.callbacks.Callback):
     At train begin (``log_initial``) and at the end of every ``every_n_epochs`` epochs, the
     fixed ``probe`` batch runs through a feature model built and compiled once; each chosen
     layer's maps are normalized to [0, 1], tiled into one grid per probe sample and written to
-    TensorBoard under ``activations/<layer path>``, at ``step = epoch`` (0-based, as Keras's
-    own TensorBoard callback counts epochs) and :data:`INITIAL_STEP` (-1) for the untrained
-    model. Scrub TensorBoard's step slider to watch the filters form.
+    every sink under ``activations/<layer path>``, at ``step = epoch`` (0-based, as Keras's own
+    TensorBoard callback counts epochs) and :data:`INITIAL_STEP` (-1) for the untrained model.
+    Scrub TensorBoard's step slider to watch the filters form.
+
+    The training thread only runs the forward pass and copies the maps to the host; rendering,
+    encoding and writing run on one background thread behind a bounded queue. A failing sink
+    warns once and the others go on. In a distributed run only the chief logs.
 
     Args:
         probe: the inputs to look at, fixed for the whole run: an array or tensor; an
@@ -46,14 +56,17 @@ class ActivationLogger(keras.callbacks.Callback):
         layers: ``"conv"`` (every convolution layer, inside nested models too), or layer names,
             paths (``"backbone/block_1_expand"``), glob patterns over paths, layer classes, or a
             list of those. Any layer whose output is a feature map may be named.
-        log_dir: the TensorBoard run directory actlog writes to (its own run: don't share it
-            with another writer).
+        log_dir: the TensorBoard run directory (its own run: don't share it with another
+            writer). Used by the ``"tensorboard"`` sink.
         every_n_epochs: log at the end of every this many epochs (epochs n-1, 2n-1, ...).
         normalize: ``"filter"`` (each map by its own range), ``"layer"`` (one range per layer
             and probe sample: weak filters look dark) or ``"fixed"`` (the layer range frozen at
             the first logged event: changes over epochs are real).
         max_filters: tile at most this many filters per layer, the first by index (None: all).
         cmap: a matplotlib colour map name (``"viridis"``, ``"magma"``...); None is greyscale.
+        sinks: where to write: ``"tensorboard"`` (default), ``"wandb"``, :class:`Sink` objects
+            such as ``WandbSink(project=...)``, or a list of those. Every sink gets the same
+            tags.
         probe_size: the number of samples taken from a ``tf.data.Dataset`` probe.
         log_initial: also log once at train begin, at step -1, before any weight update. A
             model that is built by its first training step (a Sequential without
@@ -61,13 +74,17 @@ class ActivationLogger(keras.callbacks.Callback):
         min_tile_size: maps smaller than this many pixels are upscaled (nearest neighbour, by
             an integer factor) so 3x3 maps stay visible.
         max_image_size: the largest height and width of one grid, in pixels.
-        on_error: ``"warn"``: a failure while logging warns once and training goes on;
-            ``"raise"``: it stops training. Errors in the set-up always raise, before the
-            first training step.
+        max_pending: how many captured events may wait for the background writer. When that
+            many wait, the training thread waits for room (nothing is dropped; the waits are
+            counted in :attr:`worker_stats`).
+        on_error: ``"warn"``: a failing sink or logging event warns once (per sink or kind of
+            failure) and training goes on; ``"raise"``: the error stops training at the next
+            epoch end. Errors in the set-up always raise, before the first training step.
 
     Raises:
         ValueError, TypeError: for bad arguments, in the constructor; for a probe or layer
             choice that does not fit the model, at train begin.
+        ImportError: for the ``"wandb"`` sink without wandb installed.
 
     Example:
         ```python
@@ -91,18 +108,24 @@ class ActivationLogger(keras.callbacks.Callback):
         normalize: Literal["filter", "layer", "fixed"] = "filter",
         max_filters: int | None = 64,
         cmap: str | None = None,
+        sinks: str | Sink | Sequence[str | Sink] = "tensorboard",
         *,
         probe_size: int = 8,
         log_initial: bool = True,
         min_tile_size: int = 16,
         max_image_size: int = 1024,
+        max_pending: int = 2,
         on_error: Literal["warn", "raise"] = "warn",
     ) -> None:
         super().__init__()
-        _check_positive_int("every_n_epochs", every_n_epochs)
-        _check_positive_int("probe_size", probe_size)
-        _check_positive_int("min_tile_size", min_tile_size)
-        _check_positive_int("max_image_size", max_image_size)
+        for name, value in [
+            ("every_n_epochs", every_n_epochs),
+            ("probe_size", probe_size),
+            ("min_tile_size", min_tile_size),
+            ("max_image_size", max_image_size),
+            ("max_pending", max_pending),
+        ]:
+            _check_positive_int(name, value)
         if max_filters is not None:
             _check_positive_int("max_filters", max_filters)
         if on_error not in ("warn", "raise"):
@@ -114,25 +137,37 @@ class ActivationLogger(keras.callbacks.Callback):
         self.every_n_epochs = every_n_epochs
         self.probe_size = probe_size
         self.log_initial = log_initial
+        self.max_pending = max_pending
         self.on_error = on_error
         self.renderer = GridRenderer(normalize, max_filters, cmap, min_tile_size, max_image_size)
-        self.sinks: list[Sink] = [TensorBoardSink(log_dir)]
+        self.sinks: list[Sink] = make_sinks(sinks, log_dir)
+        #: Failures per sink name, counted on the background thread.
+        self.sink_failures: dict[str, int] = {}
         self._probe_source = probe if is_dataset(probe) else None
         self._given_probe: Probe | None = None if is_dataset(probe) else make_probe(probe)
         self._probe: Probe | None = None
         self._refs: list[LayerRef] = []
         self._extractor: FeatureExtractor | None = None
+        self._worker: BackgroundWorker | None = None
+        self._active = False
+        self._pending_error: BaseException | None = None
         self._warned: set[str] = set()
+        self._lock = threading.Lock()
 
     @property
     def extractor(self) -> FeatureExtractor | None:
-        """The feature extractor built at train begin (None before)."""
+        """The feature extractor built at train begin (None before, and off the chief)."""
         return self._extractor
 
     @property
     def layer_paths(self) -> list[str]:
         """The paths of the logged layers, in model order (empty before train begin)."""
         return [ref.path for ref in self._refs]
+
+    @property
+    def worker_stats(self) -> WorkerStats | None:
+        """What the background writer did in the last run (None before train begin)."""
+        return None if self._worker is None else self._worker.stats
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         probe = self._given_probe
@@ -141,24 +176,60 @@ class ActivationLogger(keras.callbacks.Callback):
         self._probe = probe
         self._refs = select_layers(self.model, self.layers)
         self._extractor = None
+        self._pending_error = None
+        self._active = is_chief(self.model)
+        if not self._active:
+            logger.info("actlog: not the chief of this cluster; this process logs nothing.")
+            return
         for sink in self.sinks:
             sink.open()
+        self._worker = BackgroundWorker(self.max_pending, on_error=self._job_failed)
+        atexit.register(self._finish)
         if self.model.built:
             self._build_and_log_initial()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._extractor is None:
+        if self._active and self._extractor is None:
             self._build_and_log_initial()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self._active:
+            return
+        self._raise_pending_error()
         if self._extractor is None:
             self._build_and_log_initial()
         if (epoch + 1) % self.every_n_epochs == 0:
-            self._log_event(epoch)
+            self._capture(epoch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        if self._active:
+            atexit.unregister(self._finish)
+            self._finish()
+            self._raise_pending_error()
+
+    def flush(self) -> None:
+        """Waits until every captured event has been written and flushed."""
+        if self._worker is not None:
+            self._worker.drain()
+
+    def _finish(self) -> None:
+        """Writes what is queued, closes the sinks and stops the worker. Also runs at
+        interpreter exit when ``fit`` ended by an exception, so nothing captured is lost."""
+        worker = self._worker
+        if worker is None or not worker.alive:
+            return
         for sink in self.sinks:
-            self._guarded(sink.close, f"closing {sink.name}", key=f"close:{sink.name}")
+            worker.submit(functools.partial(self._guard_sink, sink, sink.close))
+        worker.close()
+        stats = worker.stats
+        logger.info(
+            "actlog: %d logging jobs written in %.2f s off the training thread; the training "
+            "thread waited %d times (%.2f s) for a full queue.",
+            stats.jobs - len(self.sinks),
+            stats.busy_seconds,
+            stats.full_waits,
+            stats.full_wait_seconds,
+        )
 
     def _build_and_log_initial(self) -> None:
         assert self._probe is not None, "on_train_begin sets the probe"
@@ -175,56 +246,88 @@ class ActivationLogger(keras.callbacks.Callback):
                 "model takes, with the batch axis first."
             ) from error
         if self.log_initial:
-            self._log_event(INITIAL_STEP, maps)
+            self._capture(INITIAL_STEP, maps)
 
-    def _log_event(self, step: int, maps: dict[str, np.ndarray] | None = None) -> None:
-        def log() -> None:
-            assert self._extractor is not None and self._probe is not None
-            activations = maps if maps is not None else self._extractor(self._probe.x)
-            captions = self._probe.captions()
-            for ref in self._refs:
-                grids = self.renderer.render(ref.path, activations[ref.path])
-                description = (
-                    f"Feature maps of layer `{ref.path}` ({type(ref.layer).__name__}), one "
-                    f"image per probe sample: filters 0-{grids.filters_shown - 1} of "
-                    f"{grids.filters_total}, row-major, '{self.renderer.normalize}' "
-                    "normalization. Step -1 is before training."
-                )
-                for sink in self.sinks:
-                    sink.write_images(
-                        f"activations/{ref.path}", grids.images, step, captions, description
-                    )
-                if grids.nonfinite:
-                    self._warn_once(
-                        f"nonfinite:{ref.path}",
-                        f"Layer {ref.path!r} produced {grids.nonfinite} NaN or infinite values at "
-                        f"step {step}; they are drawn in magenta and counted under "
-                        f"nonfinite/{ref.path}.",
-                    )
-                    for sink in self.sinks:
-                        sink.write_scalar(f"nonfinite/{ref.path}", grids.nonfinite, step)
-            for sink in self.sinks:
-                sink.flush()
-
-        self._guarded(log, f"logging activations at step {step}", key="logging")
-
-    def _guarded(self, action: Any, what: str, key: str) -> None:
+    def _capture(self, step: int, maps: dict[str, np.ndarray] | None = None) -> None:
+        """On the training thread: the forward pass and host copy, then hand over."""
+        assert self._extractor is not None and self._worker is not None
+        if not any(sink.enabled for sink in self.sinks):
+            return
         try:
-            action()
+            activations = maps if maps is not None else self._extractor(self._probe.x)
         except Exception as error:
-            if self.on_error == "raise":
-                raise
-            self._warn_once(
-                f"{key}:{type(error).__name__}",
-                f"actlog: {what} failed ({type(error).__name__}: {error}); training goes on. "
-                "Pass on_error='raise' to stop instead.",
+            self._failed("extract", f"extracting activations at step {step}", error)
+            self._raise_pending_error()
+            return
+        self._worker.submit(functools.partial(self._write_event, step, activations))
+
+    def _write_event(self, step: int, activations: dict[str, np.ndarray]) -> None:
+        """On the background thread: render every layer's grids and write them to each sink."""
+        assert self._probe is not None
+        captions = self._probe.captions()
+        sinks = [sink for sink in self.sinks if sink.enabled]
+        for ref in self._refs:
+            grids = self.renderer.render(ref.path, activations[ref.path])
+            description = (
+                f"Feature maps of layer `{ref.path}` ({type(ref.layer).__name__}), one image "
+                f"per probe sample: filters 0-{grids.filters_shown - 1} of {grids.filters_total},"
+                f" row-major, '{self.renderer.normalize}' normalization. Step -1 is before "
+                "training."
             )
+            tag = f"activations/{ref.path}"
+            for sink in sinks:
+                self._guard_sink(
+                    sink, sink.write_images, tag, grids.images, step, captions, description
+                )
+            if grids.nonfinite:
+                self._warn_once(
+                    f"nonfinite:{ref.path}",
+                    f"actlog: layer {ref.path!r} produced {grids.nonfinite} NaN or infinite "
+                    f"values at step {step}; they are drawn in magenta and counted under "
+                    f"nonfinite/{ref.path}.",
+                )
+                for sink in sinks:
+                    self._guard_sink(
+                        sink, sink.write_scalar, f"nonfinite/{ref.path}", grids.nonfinite, step
+                    )
+        for sink in sinks:
+            self._guard_sink(sink, sink.flush)
+
+    def _guard_sink(self, sink: Sink, action: Callable[..., None], *args: Any) -> None:
+        try:
+            action(*args)
+        except Exception as error:
+            with self._lock:
+                self.sink_failures[sink.name] = self.sink_failures.get(sink.name, 0) + 1
+            self._failed(f"sink:{sink.name}", f"the {sink.name} sink failed", error)
+
+    def _job_failed(self, error: BaseException) -> None:
+        self._failed("job", "a logging event failed", error)
+
+    def _failed(self, key: str, what: str, error: BaseException) -> None:
+        if self.on_error == "raise":
+            with self._lock:
+                self._pending_error = self._pending_error or error
+            return
+        self._warn_once(
+            f"{key}:{type(error).__name__}",
+            f"actlog: {what} ({type(error).__name__}: {error}); training goes on. Pass "
+            "on_error='raise' to stop instead.",
+        )
+
+    def _raise_pending_error(self) -> None:
+        with self._lock:
+            error, self._pending_error = self._pending_error, None
+        if error is not None:
+            raise RuntimeError(f"actlog: logging failed: {error}") from error
 
     def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
+        with self._lock:
+            if key in self._warned:
+                logger.debug(message)
+                return
             self._warned.add(key)
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
-        logger.debug(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
 def _check_positive_int(name: str, value: Any) -> None:

@@ -54,17 +54,29 @@ _FONT_FILES = (
     "cmb10.ttf",
     "cmti10.ttf",
 )
-# Stroke changes applied to the high-resolution renders (pixels of grey-level dilation;
-# negative values erode). Glyphs there are about 60 px tall, about 3x the final size.
-_STROKE_RADII = (-1, 0, 2, 4)
+# Stroke widths, in pixels of the high-resolution render, that each font is thickened (or
+# slightly thinned) towards. Glyphs there are about 60 px tall, 3x their final size, so these
+# are 2 to 4 px strokes in the 28x28 images, like MNIST's pen strokes.
+_STROKE_WIDTHS = (6.0, 8.0, 10.0, 12.0)
 _CELL = 100  # Pixels per glyph cell in the high-resolution render.
+
+# Ranges of the random changes applied to each sample.
+_ROTATION_DEG = 12.0  # Rotation in [-12, 12] degrees.
+_SHEAR = 0.25  # Horizontal shear factor in [-0.25, 0.25].
+_SCALE = (0.8, 1.1)  # Height relative to MNIST's 20-pixel box.
+_ASPECT = (0.8, 1.15)  # Width scale relative to the height scale.
+_SHIFT = 1.0  # Translation of the centre of mass, in [-1, 1] pixels on each axis.
+_ELASTIC = 1.2  # Largest standard deviation, in pixels, of the smooth elastic displacement.
+_BLUR = 0.7  # Largest weight of a 3x3 box blur mixed into the image.
+_GAIN = (0.7, 1.0)  # Peak intensity.
+_NOISE = 0.08  # Largest standard deviation of the additive Gaussian noise.
 
 
 def synthetic_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Generates ``n`` MNIST-like images of printed digits, offline and deterministically.
 
     The ten classes are balanced (counts differ by at most one) and shuffled. The first call
-    renders and caches the glyph templates (about a quarter of a second); later calls only
+    renders and caches the glyph templates (well under a second); later calls only
     warp and add noise with NumPy.
 
     Args:
@@ -173,7 +185,6 @@ def _templates() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.font_manager import FontProperties
-    from PIL import Image
 
     font_dir = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
     fonts = [os.path.join(font_dir, f) for f in _FONT_FILES]
@@ -204,30 +215,19 @@ def _templates() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sheet = np.asarray(canvas.buffer_rgba())[..., 0].astype(np.float32) / 255.0
 
     images, centers, labels = [], [], []
-    for radius in _STROKE_RADII:
-        stroked = _dilate(sheet, radius)
-        for r in range(rows):
+    for r in range(rows):
+        strip = sheet[r * _CELL : (r + 1) * _CELL]
+        # Grow or thin the strokes towards each target width, whatever the font's own width.
+        width = _stroke_width(strip)
+        radii = {max(-1, round((target - width) / 2)) for target in _STROKE_WIDTHS}
+        for radius in sorted(radii):
+            stroked = _dilate(strip, radius)
             for digit in range(10):
-                cell = stroked[r * _CELL : (r + 1) * _CELL, digit * _CELL : (digit + 1) * _CELL]
-                ys, xs = np.nonzero(cell > 0.1)
-                if ys.size == 0:
-                    continue
-                glyph = cell[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-                h, w = glyph.shape
-                scale = _BOX / max(h, w)
-                size = (max(1, round(w * scale)), max(1, round(h * scale)))
-                pil = Image.fromarray(np.round(glyph * 255).astype(np.uint8))
-                small = np.asarray(pil.resize(size, Image.LANCZOS), np.float32) / 255
-                canvas_img = np.zeros((_CANVAS, _CANVAS), np.float32)
-                top, left = (_CANVAS - size[1]) // 2, (_CANVAS - size[0]) // 2
-                canvas_img[top : top + size[1], left : left + size[0]] = small
-                mass = canvas_img.sum()
-                if mass <= 0:
-                    continue
-                rr, cc = np.indices(canvas_img.shape)
-                images.append(canvas_img)
-                centers.append(((rr * canvas_img).sum() / mass, (cc * canvas_img).sum() / mass))
-                labels.append(digit)
+                glyph = _normalize_glyph(stroked[:, digit * _CELL : (digit + 1) * _CELL])
+                if glyph is not None:
+                    images.append(glyph[0])
+                    centers.append(glyph[1])
+                    labels.append(digit)
     return (
         np.stack(images),
         np.asarray(centers, np.float32),
@@ -235,19 +235,59 @@ def _templates() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
+def _normalize_glyph(cell: np.ndarray) -> tuple[np.ndarray, tuple[float, float]] | None:
+    """Crops a glyph, scales its longer side to _BOX pixels and centres it on a canvas.
+
+    Returns:
+        The ``(_CANVAS, _CANVAS)`` image and its centre of mass (row, column), or ``None`` for
+        a blank cell.
+    """
+    from PIL import Image
+
+    ys, xs = np.nonzero(cell > 0.1)
+    if ys.size == 0:
+        return None
+    glyph = cell[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = glyph.shape
+    scale = _BOX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    pil = Image.fromarray(np.round(glyph * 255).astype(np.uint8))
+    small = np.asarray(pil.resize(size, Image.LANCZOS), np.float32) / 255
+    image = np.zeros((_CANVAS, _CANVAS), np.float32)
+    top, left = (_CANVAS - size[1]) // 2, (_CANVAS - size[0]) // 2
+    image[top : top + size[1], left : left + size[0]] = small
+    mass = image.sum()
+    if mass <= 0:
+        return None
+    rows, cols = np.indices(image.shape)
+    return image, (float((rows * image).sum() / mass), float((cols * image).sum() / mass))
+
+
+def _stroke_width(image: np.ndarray) -> float:
+    """Mean stroke width in pixels of the ink in ``image``: twice the area over the perimeter."""
+    ink = image > 0.5
+    area = ink.sum()
+    perimeter = (ink[1:] != ink[:-1]).sum() + (ink[:, 1:] != ink[:, :-1]).sum()
+    return float(2 * area / max(perimeter, 1))
+
+
 def _dilate(image: np.ndarray, radius: int) -> np.ndarray:
-    """Grey-level dilation (radius > 0) or erosion (radius < 0) with a disc."""
-    if radius == 0:
-        return image
-    r = abs(radius)
+    """Grey-level dilation (radius > 0) or erosion (radius < 0) with an octagon of that radius.
+
+    Alternates 3x3 square and cross steps, each computed as row then column maxima (minima).
+    """
     reduce = np.maximum if radius > 0 else np.minimum
-    padded = np.pad(image, r)
-    h, w = image.shape
-    out = image.copy()
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            if (dy or dx) and dy * dy + dx * dx <= r * r + r:
-                out = reduce(out, padded[r + dy : r + dy + h, r + dx : r + dx + w])
+    fill = 0.0 if radius > 0 else 1.0
+    out = image
+    for step in range(abs(radius)):
+        p = np.pad(out, 1, constant_values=fill)
+        rows = reduce(reduce(p[:-2], p[1:-1]), p[2:])[:, 1:-1]  # vertical 3-neighbourhood
+        if step % 2 == 0:  # square: then horizontal max of the vertical max
+            p = np.pad(rows, ((0, 0), (1, 1)), constant_values=fill)
+            out = reduce(reduce(p[:, :-2], p[:, 1:-1]), p[:, 2:])
+        else:  # cross: union of the vertical and horizontal 3-neighbourhoods
+            cols = reduce(reduce(p[1:-1, :-2], p[1:-1, 1:-1]), p[1:-1, 2:])
+            out = reduce(rows, cols)
     return out
 
 
@@ -264,6 +304,8 @@ def _upsample_matrix(coarse: int, fine: int) -> np.ndarray:
 
 def _generate(n: int, rng: np.random.Generator, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     images, centers, template_labels = _templates()
+    if n == 0:
+        return np.zeros((0, _SIZE, _SIZE, 1), np.float32), np.zeros((0,), np.int64)
     # Templates grouped by digit: those of digit d are by_digit[first[d] : first[d] + count[d]].
     by_digit = np.argsort(template_labels, kind="stable")
     count = np.bincount(template_labels, minlength=10)
@@ -283,17 +325,17 @@ def _generate(n: int, rng: np.random.Generator, chunk: int = 1024) -> tuple[np.n
         which = by_digit[first[labels] + pick]
 
         # Forward transform: rotate(shear(scale(glyph))) then shift; we need its inverse.
-        angle = np.deg2rad(rng.uniform(-15, 15, b))
-        shear = rng.uniform(-0.3, 0.3, b)
-        sy = rng.uniform(0.75, 1.15, b)
-        sx = sy * rng.uniform(0.75, 1.2, b)
+        angle = np.deg2rad(rng.uniform(-_ROTATION_DEG, _ROTATION_DEG, b))
+        shear = rng.uniform(-_SHEAR, _SHEAR, b)
+        sy = rng.uniform(*_SCALE, b)
+        sx = sy * rng.uniform(*_ASPECT, b)
         cos, sin = np.cos(angle), np.sin(angle)
         # A = R @ H @ S with R = [[c, -s], [s, c]], H = [[1, 0], [k, 1]] (rows are y, x).
         a00, a01 = cos * sy - sin * shear * sy, -sin * sx
         a10, a11 = sin * sy + cos * shear * sy, cos * sx
         det = a00 * a11 - a01 * a10
         inv = np.stack([a11, -a01, -a10, a00], axis=1).astype(f32) / det[:, None].astype(f32)
-        shift = rng.uniform(-2.0, 2.0, (b, 2)).astype(f32)
+        shift = rng.uniform(-_SHIFT, _SHIFT, (b, 2)).astype(f32)
 
         oy = gy[None] - shift[:, 0, None, None]
         ox = gx[None] - shift[:, 1, None, None]
@@ -301,7 +343,7 @@ def _generate(n: int, rng: np.random.Generator, chunk: int = 1024) -> tuple[np.n
         src_x = inv[:, 2, None, None] * oy + inv[:, 3, None, None] * ox
 
         # Smooth elastic distortion: random 4x4 displacements, linearly interpolated.
-        strength = rng.uniform(0.0, 1.2, (b, 1, 1)).astype(f32)
+        strength = rng.uniform(0.0, _ELASTIC, (b, 1, 1)).astype(f32)
         field = up @ rng.standard_normal((b, 2, 4, 4), dtype=f32) @ up.T
         src_y += strength * field[:, 0] + centers[which, 0, None, None]
         src_x += strength * field[:, 1] + centers[which, 1, None, None]
@@ -309,11 +351,11 @@ def _generate(n: int, rng: np.random.Generator, chunk: int = 1024) -> tuple[np.n
         x[start : start + b] = _bilinear(images, which, src_y, src_x)
 
     # Photometric changes: blur, contrast, noise.
-    alpha = rng.uniform(0.0, 0.7, (n, 1, 1)).astype(f32)
+    alpha = rng.uniform(0.0, _BLUR, (n, 1, 1)).astype(f32)
     x += alpha * (_box_blur(x) - x)
     peak = np.maximum(x.reshape(n, -1).max(axis=1), 1e-3)[:, None, None]
-    x *= rng.uniform(0.7, 1.0, (n, 1, 1)).astype(f32) / peak
-    x += rng.uniform(0.0, 0.08, (n, 1, 1)).astype(f32) * rng.standard_normal(x.shape, dtype=f32)
+    x *= rng.uniform(*_GAIN, (n, 1, 1)).astype(f32) / peak
+    x += rng.uniform(0.0, _NOISE, (n, 1, 1)).astype(f32) * rng.standard_normal(x.shape, dtype=f32)
     np.clip(x, 0.0, 1.0, out=x)
     return x[..., np.newaxis], y
 

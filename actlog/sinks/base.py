@@ -1,7 +1,8 @@
 """The one small interface every destination of actlog implements.
 
 A sink only writes: it knows nothing of Keras, models or layers. It receives finished uint8
-images and numbers, keyed by tag and step, and is used from one thread at a time.
+images and numbers, keyed by tag and step, and is used from one thread at a time (the logger's
+background worker). A custom sink needs only :meth:`Sink.write_images`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ class Sink(abc.ABC):
     #: Short name used in messages (e.g. ``"tensorboard"``).
     name: str = "sink"
 
+    @property
+    def enabled(self) -> bool:
+        """False when nothing written would be kept (a disabled W&B run): the logger then
+        skips the work of rendering."""
+        return True
+
     def open(self) -> None:  # noqa: B027 - optional hook
         """Checks that the destination can be written; raises with a clear message if not."""
 
@@ -38,9 +45,12 @@ class Sink(abc.ABC):
         """Writes uint8 images ``(k, height, width, 1 or 3)`` under ``tag`` at ``step``; all k
         are kept. ``captions`` has one entry per image; ``description`` explains the tag."""
 
-    @abc.abstractmethod
-    def write_scalar(self, tag: str, value: float, step: int) -> None:
-        """Writes one number under ``tag`` at ``step``."""
+    def write_scalar(self, tag: str, value: float, step: int) -> None:  # noqa: B027
+        """Writes one number under ``tag`` at ``step`` (ignored unless implemented)."""
+
+    def write_histogram(self, tag: str, values: np.ndarray, step: int) -> None:  # noqa: B027
+        """Writes the distribution of ``values`` under ``tag`` at ``step`` (ignored unless
+        implemented)."""
 
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Makes everything written so far durable."""

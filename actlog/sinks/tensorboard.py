@@ -78,6 +78,12 @@ class TensorBoardSink(Sink):
         with self._summary_writer().as_default():
             tf.summary.scalar(tag, value, step=step)
 
+    def write_histogram(self, tag: str, values: np.ndarray, step: int) -> None:
+        import tensorflow as tf
+
+        with self._summary_writer().as_default():
+            tf.summary.histogram(tag, np.asarray(values).ravel(), step=step)
+
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
