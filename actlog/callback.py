@@ -218,14 +218,14 @@ class ActivationLogger(keras.callbacks.Callback):
         worker = self._worker
         if worker is None or not worker.alive:
             return
-        for sink in self.sinks:
-            worker.submit(functools.partial(self._guard_sink, sink, sink.close))
         worker.close()
+        for sink in self.sinks:
+            self._guard_sink(sink, sink.close)
         stats = worker.stats
         logger.info(
-            "actlog: %d logging jobs written in %.2f s off the training thread; the training "
+            "actlog: %d logging events written in %.2f s off the training thread; the training "
             "thread waited %d times (%.2f s) for a full queue.",
-            stats.jobs - len(self.sinks),
+            stats.jobs,
             stats.busy_seconds,
             stats.full_waits,
             stats.full_wait_seconds,

@@ -16,15 +16,12 @@ Example:
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import warnings
 
 import numpy as np
 
 __all__ = ["load_digits", "synthetic_digits"]
-
-logger = logging.getLogger(__name__)
 
 _SIZE = 28  # Output images are _SIZE x _SIZE, as MNIST.
 _BOX = 20  # Like MNIST, each glyph is scaled so that its longer side is _BOX pixels.
@@ -81,7 +78,8 @@ def synthetic_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
     Args:
         n: Number of images, at least 0.
-        seed: Seed of the random generator; the same ``(n, seed)`` gives the same arrays.
+        seed: Seed of the random generator; the same ``(n, seed)`` gives the same arrays
+            (with the same NumPy and matplotlib versions, since the glyphs are rendered).
 
     Returns:
         ``(x, y)``: ``x`` float32 of shape ``(n, 28, 28, 1)`` with values in [0, 1] (white
