@@ -1,0 +1,191 @@
+"""Faults: failing sinks, a full disk, a read-only directory, interrupted runs, a slow writer."""
+
+import contextlib
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import actlog
+from tests import models
+from tests.tbread import read_images
+
+
+class FailingSink(actlog.Sink):
+    """A sink that works for ``good_writes`` image writes, then raises OSError every time."""
+
+    name = "failing"
+
+    def __init__(self, good_writes):
+        self.good_writes = good_writes
+        self.writes = 0
+
+    def write_images(self, tag, images, step, captions=None, description=None):
+        self.writes += 1
+        if self.writes > self.good_writes:
+            raise OSError(28, "No space left on device")
+
+
+class RecordingSink(actlog.Sink):
+    """Records which thread writes, and can be slow."""
+
+    name = "recording"
+
+    def __init__(self, delay=0.0):
+        self.delay = delay
+        self.threads = set()
+        self.steps = []
+
+    def write_images(self, tag, images, step, captions=None, description=None):
+        self.threads.add(threading.current_thread().name)
+        self.steps.append(step)
+        time.sleep(self.delay)
+
+
+def fit(model, x, y, callbacks, epochs):
+    model.fit(x, y, epochs=epochs, batch_size=8, verbose=0, callbacks=callbacks)
+
+
+def test_a_sink_failing_mid_run_warns_once_and_the_rest_goes_on(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    failing = FailingSink(good_writes=2)
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, sinks=["tensorboard", failing])
+    with pytest.warns(RuntimeWarning) as caught:
+        fit(model, x, y, [logger], epochs=4)
+    messages = [str(w.message) for w in caught if "actlog" in str(w.message)]
+    assert len(messages) == 1
+    assert "failing sink failed" in messages[0] and "No space left on device" in messages[0]
+    assert logger.sink_failures == {"failing": 2 * 5 - 2}  # 2 layers x 5 events, 2 went well
+    for steps in read_images(tmp_path).values():
+        assert sorted(steps) == [-1, 0, 1, 2, 3]
+
+
+def test_strict_mode_stops_training(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    logger = actlog.ActivationLogger(
+        x[:2], log_dir=tmp_path, sinks=["tensorboard", FailingSink(0)], on_error="raise"
+    )
+    epochs_seen = []
+    counter = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs_seen.append(e))
+    with pytest.raises(RuntimeError, match="No space left on device"):
+        fit(model, x, y, [counter, logger], epochs=5)
+    assert epochs_seen == [0]  # the initial event failed; epoch 0's end raised
+
+
+@contextlib.contextmanager
+def tmpfs(path, options):
+    """A real, small in-memory file system mounted at ``path`` (tests run as root here; as
+    another user, the read-only case uses permissions instead)."""
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_full_disk_mid_run_warns_once_and_other_sinks_keep_writing(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    with tmpfs(tmp_path / "small", "size=256k") as small:
+
+        class FillDiskAfterEpoch0(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 0:
+                    with contextlib.suppress(OSError), open(small / "filler", "wb") as f:
+                        f.write(b"\0" * (1 << 20))
+
+        logger = actlog.ActivationLogger(
+            x[:2],
+            sinks=[actlog.TensorBoardSink(small / "run"), actlog.TensorBoardSink(tmp_path / "ok")],
+        )
+        with pytest.warns(RuntimeWarning, match="tensorboard sink failed.*No space left"):
+            fit(model, x, y, [logger, FillDiskAfterEpoch0()], epochs=4)
+        assert logger.sink_failures["tensorboard"] >= 1
+        assert sorted(read_images(tmp_path / "ok")["activations/conv_a"]) == [-1, 0, 1, 2, 3]
+
+
+def test_a_read_only_log_dir_fails_before_the_first_step(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    batches = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda b, logs: batches.append(b))
+    if os.geteuid() == 0:
+        context = tmpfs(tmp_path / "ro", "ro,size=64k")
+    else:
+        (tmp_path / "ro").mkdir(mode=0o555)
+        context = contextlib.nullcontext(tmp_path / "ro")
+    with context as read_only:
+        logger = actlog.ActivationLogger(x[:2], log_dir=read_only / "actlog")
+        with pytest.raises(PermissionError, match="Cannot write TensorBoard logs.*Read-only"):
+            fit(model, x, y, [counter, logger], epochs=1)
+    assert batches == []
+
+
+def test_writing_happens_off_the_training_thread_and_a_full_queue_waits(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    slow = RecordingSink(delay=0.2)
+    logger = actlog.ActivationLogger(x[:2], layers="conv_a", sinks=[slow], max_pending=1)
+    fit(model, x, y, [logger], epochs=6)
+    assert slow.threads == {"actlog-writer"}
+    assert slow.steps == [-1, 0, 1, 2, 3, 4, 5]  # nothing dropped
+    assert logger.worker_stats.jobs == 7
+    assert logger.worker_stats.full_waits >= 1
+
+
+def test_an_exception_in_fit_keeps_what_was_captured(tmp_path):
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 3:
+                raise RuntimeError("out of memory, say")
+
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        fit(model, x, y, [logger, Crash()], epochs=6)
+    logger.flush()
+    assert sorted(read_images(tmp_path)["activations/conv_b"]) == [-1, 0, 1, 2]
+
+
+def test_keyboard_interrupt_in_the_4th_epoch_keeps_epochs_0_to_2(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import os
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        import keras
+        import actlog
+        from tests import models
+
+        class Interrupt(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                if self.epoch == 3 and batch == 1:
+                    raise KeyboardInterrupt
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+
+        model = models.sequential()
+        x, y = models.digit_data(32)
+        logger = actlog.ActivationLogger(x[:2], log_dir={str(tmp_path)!r})
+        model.fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[logger, Interrupt()])
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode != 0 and "KeyboardInterrupt" in result.stderr
+    images = read_images(tmp_path)
+    for tag in ("activations/conv_a", "activations/conv_b"):
+        assert sorted(images[tag]) == [-1, 0, 1, 2]
+        assert all(len(pngs) == 2 for pngs in images[tag].values())
+    assert np.ptp(np.frombuffer(images["activations/conv_a"][2][0], np.uint8)) > 0
