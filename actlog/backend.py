@@ -47,9 +47,10 @@ def is_chief(model: keras.Model | None = None) -> bool:
         config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     except json.JSONDecodeError:
         return True
-    cluster, task = config.get("cluster") or {}, config.get("task") or {}
-    if not cluster or not task:
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict) or not cluster or not task:
         return True
     if "chief" in cluster:
         return task.get("type") == "chief"
-    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+    return task.get("type") == "worker" and str(task.get("index", 0)) == "0"
