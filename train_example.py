@@ -152,9 +152,7 @@ def start_wandb_run(args: argparse.Namespace) -> Any:
         import wandb
     except ImportError as error:
         raise SystemExit('--wandb needs wandb: pip install "actlog[wandb]"') from error
-    online = bool(os.environ.get("WANDB_API_KEY")) or os.path.exists(
-        os.path.expanduser("~/.netrc")
-    )
+    online = bool(os.environ.get("WANDB_API_KEY")) or os.path.exists(os.path.expanduser("~/.netrc"))
     mode = os.environ.get("WANDB_MODE") or ("online" if online else "offline")
     if mode == "offline":
         print("W&B: no API key found, logging offline.")

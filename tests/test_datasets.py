@@ -123,6 +123,7 @@ def test_synthetic_source_never_touches_mnist(monkeypatch):
 def test_mnist_subsampling(monkeypatch):
     """The MNIST path converts and subsamples whatever keras.datasets.mnist returns."""
     import keras
+
     rng = np.random.default_rng(0)
     fake = (
         (rng.integers(0, 256, (300, 28, 28), dtype=np.uint8), rng.integers(0, 10, 300)),
@@ -145,6 +146,7 @@ def test_mnist_subsampling(monkeypatch):
 def test_synthetic_digits_are_learnable():
     """A tiny CNN trained briefly on synthetic digits classifies held-out ones well."""
     import keras
+
     keras.utils.set_random_seed(0)
     x_train, y_train = synthetic_digits(2000, seed=10)
     x_test, y_test = synthetic_digits(500, seed=11)
