@@ -25,7 +25,10 @@ def compile_function(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def to_host(tensor: Any) -> np.ndarray:
-    """Copies a backend tensor to a NumPy array in host memory."""
+    """A backend tensor as a NumPy array in host memory. On TensorFlow's CPU this is a
+    read-only view of the (immutable) tensor, not a copy."""
+    if keras.backend.backend() == "tensorflow":
+        return np.asarray(tensor)
     return np.asarray(keras.ops.convert_to_numpy(tensor))
 
 

@@ -110,7 +110,8 @@ def extract(model: keras.Model, x: Any, layers: LayerSpec = "conv") -> dict[str,
             f"Model {model.name!r} is not built yet: call it on data or fit it first, or give "
             "it a keras.Input."
         )
-    return FeatureExtractor(model, select_layers(model, layers), compile=False)(x)
+    maps = FeatureExtractor(model, select_layers(model, layers), compile=False)(x)
+    return {path: np.array(array) for path, array in maps.items()}  # writable copies
 
 
 class FeatureMapError(ValueError):

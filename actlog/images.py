@@ -111,17 +111,19 @@ def feature_maps(activation: np.ndarray, max_filters: int | None = None) -> np.n
     return maps.astype(np.float32, copy=False)
 
 
-def value_range(maps: np.ndarray, mode: str) -> Scale:
+def value_range(maps: np.ndarray, mode: str) -> tuple[Scale, bool]:
     """Per-map (``"filter"``) or per-sample (``"layer"``, ``"fixed"``) min and max of the
-    finite values, shaped to broadcast against ``maps``. All-NaN slices give NaN."""
+    finite values, shaped to broadcast against ``maps``, and whether every value is finite.
+    All-NaN slices give NaN."""
     axes = (2, 3) if mode == "filter" else (1, 2, 3)
-    if np.isfinite(maps).all():
-        return maps.min(axis=axes, keepdims=True), maps.max(axis=axes, keepdims=True)
+    lo, hi = maps.min(axis=axes, keepdims=True), maps.max(axis=axes, keepdims=True)
+    if np.isfinite(lo).all() and np.isfinite(hi).all():  # then no value is NaN or infinite
+        return (lo, hi), True
     finite = np.where(np.isfinite(maps), maps, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
         lo = np.nanmin(finite, axis=axes, keepdims=True)
-        return lo, np.nanmax(finite, axis=axes, keepdims=True)
+        return (lo, np.nanmax(finite, axis=axes, keepdims=True)), False
 
 
 def freeze_scale(frozen: Scale | None, current: Scale) -> Scale:
@@ -132,8 +134,15 @@ def freeze_scale(frozen: Scale | None, current: Scale) -> Scale:
     return np.where(usable, frozen[0], current[0]), np.where(usable, frozen[1], current[1])
 
 
-def normalize_maps(maps: np.ndarray, scale: Scale) -> tuple[np.ndarray, np.ndarray | None]:
+def normalize_maps(
+    maps: np.ndarray, scale: Scale, all_finite: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Scales maps to uint8 0..255 by ``(lo, hi)``, clipping outside it.
+
+    Args:
+        maps: float maps.
+        scale: ``(lo, hi)``, broadcastable against ``maps``.
+        all_finite: the caller knows every value is finite (skips the NaN handling).
 
     Returns:
         The uint8 maps, and a boolean mask of non-finite values (None when there are none).
@@ -143,15 +152,19 @@ def normalize_maps(maps: np.ndarray, scale: Scale) -> tuple[np.ndarray, np.ndarr
     span = hi - lo
     usable = span > 0
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        unit = (maps - lo) * np.where(usable, 255.0 / np.where(usable, span, 1.0), 0.0)
-    unit = np.where(usable, unit, 0.0)
-    np.nan_to_num(unit, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+        factor = np.where(usable, 255.0 / np.where(usable, span, 1.0), 0.0)
+        unit = np.subtract(maps, np.where(usable, lo, 0.0), dtype=np.float32)
+        unit *= factor
+    mask = None
+    if not all_finite:
+        np.nan_to_num(unit, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+        nonfinite = ~np.isfinite(maps)
+        if nonfinite.any():
+            mask = nonfinite
+            unit[mask] = 0.0
     np.clip(unit, 0.0, 255.0, out=unit)
-    nonfinite = ~np.isfinite(maps)
-    mask = nonfinite if nonfinite.any() else None
-    if mask is not None:
-        unit[mask] = 0.0
-    return (unit + 0.5).astype(np.uint8), mask
+    unit += 0.5
+    return unit.astype(np.uint8), mask
 
 
 def colorize(values: np.ndarray, cmap: str | None, mask: np.ndarray | None) -> np.ndarray:
@@ -248,9 +261,9 @@ def render_grids(
     check_normalize(normalize)
     total = int(np.shape(activation)[-1])
     maps = feature_maps(activation, max_filters)
-    current = value_range(maps, normalize)
+    current, all_finite = value_range(maps, normalize)
     used = freeze_scale(scale, current) if normalize == "fixed" else current
-    values, mask = normalize_maps(maps, used)
+    values, mask = normalize_maps(maps, used, all_finite)
     images = colorize(values, cmap, mask)
     count, h, w = maps.shape[1:]
     cols, th, tw = tile_size(count, h, w, np.ndim(activation) == 3, min_tile_size, max_image_size)
