@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,8 @@ import numpy as np
 NORMALIZATIONS = ("filter", "layer", "fixed")
 #: Colour of NaN and infinite values.
 NONFINITE_RGB = (255, 0, 255)
+#: Colour of the frame around marked (dead) filters.
+MARK_RGB = (255, 40, 40)
 #: Grey level of the separators between tiles and of empty grid cells.
 SEPARATOR_GRAY = 128
 
@@ -216,6 +219,17 @@ def resize_nearest(images: np.ndarray, height: int, width: int) -> np.ndarray:
     return images[..., rows[:, None], cols[None, :], :]
 
 
+def mark_tiles(tiles: np.ndarray, indices: Sequence[int]) -> np.ndarray:
+    """Frames tiles ``(batch, n, h, w, c)`` at ``indices`` with a 1-pixel :data:`MARK_RGB`
+    border (tiles of 2 pixels or less are filled), returning RGB tiles."""
+    rgb = np.repeat(tiles, 3, axis=-1) if tiles.shape[-1] == 1 else tiles.copy()
+    for index in indices:
+        framed = rgb[:, index]  # a view: (batch, h, w, 3)
+        framed[:, 0] = framed[:, -1] = MARK_RGB
+        framed[:, :, 0] = framed[:, :, -1] = MARK_RGB
+    return rgb
+
+
 def tile(tiles: np.ndarray, cols: int, fill: int = SEPARATOR_GRAY) -> np.ndarray:
     """Tiles ``(batch, n, h, w, c)`` row-major into ``(batch, H, W, c)`` grids with 1-pixel
     separators of value ``fill``; empty cells take ``fill`` too."""
@@ -236,6 +250,7 @@ def render_grids(
     min_tile_size: int = 16,
     max_image_size: int = 1024,
     scale: Scale | None = None,
+    marked: Sequence[int] | None = None,
 ) -> tuple[Grids, Scale]:
     """One image grid per probe sample for one layer's activations.
 
@@ -248,6 +263,8 @@ def render_grids(
         min_tile_size: maps smaller than this are upscaled (integer nearest-neighbour factor).
         max_image_size: the largest height and width of a grid, in pixels.
         scale: for ``"fixed"``, the frozen scale returned by an earlier call.
+        marked: filter indices to frame in :data:`MARK_RGB` (dead filters); the image becomes
+            RGB when there are any.
 
     Returns:
         The grids, and the scale to pass back next time for ``"fixed"`` normalization.
@@ -267,7 +284,11 @@ def render_grids(
     images = colorize(values, cmap, mask)
     count, h, w = maps.shape[1:]
     cols, th, tw = tile_size(count, h, w, np.ndim(activation) == 3, min_tile_size, max_image_size)
-    grids = tile(resize_nearest(images, th, tw), cols)
+    tiles = resize_nearest(images, th, tw)
+    marked = [i for i in (marked or ()) if i < count]
+    if marked:
+        tiles = mark_tiles(tiles, marked)
+    grids = tile(tiles, cols)
     nonfinite = 0 if mask is None else int(np.count_nonzero(mask))
     return Grids(grids, count, total, nonfinite), used
 
@@ -302,8 +323,11 @@ class GridRenderer:
         self.max_image_size = max_image_size
         self._scales: dict[str, Scale] = {}
 
-    def render(self, key: str, activation: np.ndarray) -> Grids:
-        """The grids for layer ``key``; with ``"fixed"``, its scale is frozen at the first call."""
+    def render(
+        self, key: str, activation: np.ndarray, marked: Sequence[int] | None = None
+    ) -> Grids:
+        """The grids for layer ``key``; with ``"fixed"``, its scale is frozen at the first call.
+        ``marked`` filters are framed (see :func:`render_grids`)."""
         grids, scale = render_grids(
             activation,
             self.normalize,
@@ -312,6 +336,7 @@ class GridRenderer:
             self.min_tile_size,
             self.max_image_size,
             self._scales.get(key),
+            marked,
         )
         if self.normalize == "fixed":
             self._scales[key] = scale

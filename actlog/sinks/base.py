@@ -52,6 +52,11 @@ class Sink(abc.ABC):
         """Writes the distribution of ``values`` under ``tag`` at ``step`` (ignored unless
         implemented)."""
 
+    def write_table(  # noqa: B027
+        self, tag: str, columns: Sequence[str], rows: Sequence[Sequence[object]], step: int
+    ) -> None:
+        """Writes a small table under ``tag`` at ``step`` (ignored unless implemented)."""
+
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Makes everything written so far durable."""
 

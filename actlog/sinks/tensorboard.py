@@ -21,6 +21,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_
 from tensorboard.plugins.histogram.summary_v2 import histogram_pb
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+from tensorboard.plugins.text.summary_v2 import text_pb
 
 from actlog.sinks.base import Sink
 from actlog.sinks.png import encode_png
@@ -118,6 +119,14 @@ class TensorBoardSink(Sink):
 
     def write_histogram(self, tag: str, values: np.ndarray, step: int) -> None:
         self._write_summary(histogram_pb(tag, np.asarray(values, np.float64).ravel()), step)
+
+    def write_table(
+        self, tag: str, columns: Sequence[str], rows: Sequence[Sequence[object]], step: int
+    ) -> None:
+        """A Markdown table in TensorBoard's Text tab."""
+        lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
+        lines += [" | ".join(str(cell) for cell in row) for row in rows] or ["(none)"]
+        self._write_summary(text_pb(tag, "\n".join(lines)), step)
 
     def flush(self) -> None:
         if self._writer is not None:

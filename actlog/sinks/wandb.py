@@ -118,6 +118,13 @@ class WandbSink(Sink):
         if self.enabled:
             self._stage(tag, self._wandb.Histogram(np.asarray(values).ravel()), step)
 
+    def write_table(
+        self, tag: str, columns: Sequence[str], rows: Sequence[Sequence[object]], step: int
+    ) -> None:
+        if self.enabled:
+            table = self._wandb.Table(columns=list(columns), data=[list(row) for row in rows])
+            self._stage(tag, table, step)
+
     def flush(self) -> None:
         if self._pending and self._run is not None:
             self._run.log({**self._pending, STEP_METRIC: self._pending_step})
