@@ -12,8 +12,11 @@ Example:
 from actlog.callback import INITIAL_STEP, ActivationLogger
 from actlog.extract import FeatureExtractor, extract
 from actlog.images import GridRenderer, Grids, render_grids
+from actlog.kernels import kernel_images, layer_kernel
 from actlog.layers import CONV_LAYER_TYPES, select_layers
+from actlog.overlays import layer_geometry, overlay_images
 from actlog.sinks import Sink, TensorBoardSink, WandbSink
+from actlog.stats import activation_stats, layer_stats
 
 __version__ = "0.1.0"
 
@@ -27,7 +30,13 @@ __all__ = [
     "Sink",
     "TensorBoardSink",
     "WandbSink",
+    "activation_stats",
     "extract",
+    "kernel_images",
+    "layer_geometry",
+    "layer_kernel",
+    "layer_stats",
+    "overlay_images",
     "render_grids",
     "select_layers",
 ]

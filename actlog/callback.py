@@ -1,8 +1,9 @@
 """``ActivationLogger``: the Keras callback. It only orchestrates: when to log, and the lifecycle.
 
 The work is done by :mod:`actlog.probe` (the fixed input), :mod:`actlog.layers` and
-:mod:`actlog.extract` (the feature model), :mod:`actlog.images` (grids), :mod:`actlog.sinks`
-(writing) and :mod:`actlog.worker` (the background thread that renders and writes).
+:mod:`actlog.extract` (the feature model), :mod:`actlog.events` (what an event writes: grids,
+statistics, weights, overlays), :mod:`actlog.sinks` (writing) and :mod:`actlog.worker` (the
+background thread that builds and writes events).
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ import keras
 import numpy as np
 
 from actlog.backend import is_chief
+from actlog.events import EventBuilder, LayerPlan, write_record
 from actlog.extract import FeatureExtractor, FeatureMapError
-from actlog.images import GridRenderer
+from actlog.images import GridRenderer, check_cmap
+from actlog.kernels import layer_kernel
 from actlog.layers import LayerRef, LayerSpec, check_layer_spec, select_layers
+from actlog.overlays import layer_geometry, stretch_geometry
 from actlog.probe import Probe, fit_probe_to_model, is_dataset, make_probe
 from actlog.sinks import Sink, make_sinks
+from actlog.stats import MeasureAt, measure_points
 from actlog.worker import BackgroundWorker, WorkerStats
 
 logger = logging.getLogger(__name__)
@@ -77,6 +82,22 @@ class ActivationLogger(keras.callbacks.Callback):
         max_pending: how many captured events may wait for the background writer. When that
             many wait, the training thread waits for room (nothing is dropped; the waits are
             counted in :attr:`worker_stats`).
+        stats: also log per-layer statistics (scalars ``dead_filters/``, ``on_rate/``,
+            ``mean_activation/``; histogram ``activation_hist/``; table ``dead_filter_list/``
+            with since when each filter has been dead), frame dead filters in red in the grids,
+            and warn at train end about layers with many dead filters.
+        dormant_threshold: tau of the dormant-filter test (see :mod:`actlog.stats`).
+        measure_at: ``"activation"``: a conv layer with a linear activation followed by
+            BatchNormalization and/or an activation layer is measured after that activation,
+            where its filters can die; ``"layer"``: each layer's own output.
+        dead_warn_fraction: warn at train end for every layer whose share of dead filters is
+            at least this.
+        weights: also log each layer's filter weights under ``weights/<layer path>``.
+        weights_cmap: colour map of the weight images (a diverging one such as ``"RdBu_r"``
+            shows the sign); None is grey (RGB for kernels with 3 input channels).
+        overlays: also log, under ``overlays/<layer path>``, the this many most active filters
+            of each probe sample as heatmaps over the input image (0: off). Needs an image
+            input ``(batch, height, width, channels)``.
         on_error: ``"warn"``: a failing sink or logging event warns once (per sink or kind of
             failure) and training goes on; ``"raise"``: the error stops training at the next
             epoch end. Errors in the set-up always raise, before the first training step.
@@ -115,6 +136,13 @@ class ActivationLogger(keras.callbacks.Callback):
         min_tile_size: int = 16,
         max_image_size: int = 1024,
         max_pending: int = 2,
+        stats: bool = True,
+        dormant_threshold: float = 0.025,
+        measure_at: MeasureAt = "activation",
+        dead_warn_fraction: float = 0.1,
+        weights: bool = False,
+        weights_cmap: str | None = None,
+        overlays: int = 0,
         on_error: Literal["warn", "raise"] = "warn",
     ) -> None:
         super().__init__()
@@ -128,6 +156,15 @@ class ActivationLogger(keras.callbacks.Callback):
             _check_positive_int(name, value)
         if max_filters is not None:
             _check_positive_int("max_filters", max_filters)
+        if isinstance(overlays, bool) or not isinstance(overlays, int) or overlays < 0:
+            raise ValueError(
+                f"overlays must be an integer >= 0 (filters per image); got {overlays!r}."
+            )
+        if measure_at not in ("activation", "layer"):
+            raise ValueError(f"measure_at must be 'activation' or 'layer'; got {measure_at!r}.")
+        if dormant_threshold < 0 or not 0.0 <= dead_warn_fraction <= 1.0:
+            raise ValueError("dormant_threshold must be >= 0 and dead_warn_fraction in [0, 1].")
+        check_cmap(weights_cmap)
         if on_error not in ("warn", "raise"):
             raise ValueError(f"on_error must be 'warn' or 'raise'; got {on_error!r}.")
         check_layer_spec(layers)
@@ -139,6 +176,13 @@ class ActivationLogger(keras.callbacks.Callback):
         self.log_initial = log_initial
         self.max_pending = max_pending
         self.on_error = on_error
+        self.stats = stats
+        self.dormant_threshold = dormant_threshold
+        self.measure_at = measure_at
+        self.dead_warn_fraction = dead_warn_fraction
+        self.weights = weights
+        self.weights_cmap = weights_cmap
+        self.overlays = overlays
         self.renderer = GridRenderer(normalize, max_filters, cmap, min_tile_size, max_image_size)
         self.sinks: list[Sink] = make_sinks(sinks, log_dir)
         #: Failures per sink name, counted on the background thread.
@@ -148,6 +192,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self._probe: Probe | None = None
         self._refs: list[LayerRef] = []
         self._extractor: FeatureExtractor | None = None
+        self._builder: EventBuilder | None = None
         self._worker: BackgroundWorker | None = None
         self._active = False
         self._pending_error: BaseException | None = None
@@ -206,6 +251,8 @@ class ActivationLogger(keras.callbacks.Callback):
             atexit.unregister(self._finish)
             self._finish()
             self._raise_pending_error()
+            if self.stats:
+                self._warn_dead_layers()
 
     def flush(self) -> None:
         """Waits until every captured event has been written and flushed."""
@@ -231,12 +278,19 @@ class ActivationLogger(keras.callbacks.Callback):
             stats.full_wait_seconds,
         )
 
+    @property
+    def latest_stats(self) -> dict[str, Any]:
+        """The statistics of the last logged event, per layer path (see :mod:`actlog.stats`)."""
+        return {} if self._builder is None else dict(self._builder.latest_stats)
+
     def _build_and_log_initial(self) -> None:
         assert self._probe is not None, "on_train_begin sets the probe"
-        self._probe = fit_probe_to_model(self._probe, self.model)
-        self._extractor = FeatureExtractor(self.model, self._refs)
+        probe = self._probe = fit_probe_to_model(self._probe, self.model)
+        measured = measure_points(self.model, self._refs, self.measure_at)
+        extracted = list({ref.path: ref for ref in [*self._refs, *measured]}.values())
+        self._extractor = FeatureExtractor(self.model, extracted)
         try:
-            maps = self._extractor(self._probe.x)
+            maps = self._extractor(probe.x)
         except FeatureMapError:
             raise
         except Exception as error:
@@ -245,53 +299,93 @@ class ActivationLogger(keras.callbacks.Callback):
                 f"({type(error).__name__}: {error}). Pass a probe of the shape and dtype the "
                 "model takes, with the batch axis first."
             ) from error
+        images = _first_input(probe) if self.overlays else None
+        if self.overlays and (images is None or images.ndim != 4):
+            raise ValueError(
+                "overlays need an image input (batch, height, width, channels) to draw on; "
+                "the probe's first input has shape "
+                f"{None if images is None else images.shape}. Pass overlays=0."
+            )
+        plans = [
+            LayerPlan(
+                ref.path,
+                type(ref.layer).__name__,
+                point.path if self.stats else ref.path,
+                self._geometry(ref, maps[ref.path], images) if self.overlays else None,
+            )
+            for ref, point in zip(self._refs, measured, strict=True)
+        ]
+        self._builder = EventBuilder(
+            plans,
+            self.renderer,
+            probe.captions(),
+            self.stats,
+            self.dormant_threshold,
+            self.weights,
+            self.weights_cmap,
+            self.overlays,
+            images,
+            self._warn_once,
+        )
         if self.log_initial:
             self._capture(INITIAL_STEP, maps)
 
+    def _geometry(self, ref: LayerRef, maps: np.ndarray, images: np.ndarray) -> Any:
+        if maps.ndim != 4:
+            return None  # 1-D or 3-D maps: no 2-D overlay
+        size = images.shape[1:3]
+        geometry = layer_geometry(self.model, ref, size)
+        if geometry is None:
+            logger.info("actlog: overlays of %s stretch the map over the input.", ref.path)
+            geometry = stretch_geometry(size, maps.shape[1:3])
+        return geometry
+
     def _capture(self, step: int, maps: dict[str, np.ndarray] | None = None) -> None:
-        """On the training thread: the forward pass and host copy, then hand over."""
+        """On the training thread: the forward pass and host copies, then hand over."""
         assert self._extractor is not None and self._worker is not None
         if not any(sink.enabled for sink in self.sinks):
             return
         try:
             activations = maps if maps is not None else self._extractor(self._probe.x)
+            kernels = {}
+            if self.weights:
+                for ref in self._refs:
+                    kernel = layer_kernel(ref.layer)
+                    if kernel is not None:
+                        kernels[ref.path] = kernel
         except Exception as error:
             self._failed("extract", f"extracting activations at step {step}", error)
             self._raise_pending_error()
             return
-        self._worker.submit(functools.partial(self._write_event, step, activations))
+        self._worker.submit(functools.partial(self._write_event, step, activations, kernels))
 
-    def _write_event(self, step: int, activations: dict[str, np.ndarray]) -> None:
-        """On the background thread: render every layer's grids and write them to each sink."""
-        assert self._probe is not None
-        captions = self._probe.captions()
+    def _write_event(
+        self, step: int, activations: dict[str, np.ndarray], kernels: dict[str, np.ndarray]
+    ) -> None:
+        """On the background thread: build the event's records and write them to each sink."""
+        assert self._builder is not None
+        records = self._builder.build(step, activations, kernels)
         sinks = [sink for sink in self.sinks if sink.enabled]
-        for ref in self._refs:
-            grids = self.renderer.render(ref.path, activations[ref.path])
-            description = (
-                f"Feature maps of layer `{ref.path}` ({type(ref.layer).__name__}), one image "
-                f"per probe sample: filters 0-{grids.filters_shown - 1} of {grids.filters_total},"
-                f" row-major, '{self.renderer.normalize}' normalization. Step -1 is before "
-                "training."
-            )
-            tag = f"activations/{ref.path}"
+        for record in records:
             for sink in sinks:
-                self._guard_sink(
-                    sink, sink.write_images, tag, grids.images, step, captions, description
-                )
-            if grids.nonfinite:
-                self._warn_once(
-                    f"nonfinite:{ref.path}",
-                    f"actlog: layer {ref.path!r} produced {grids.nonfinite} NaN or infinite "
-                    f"values at step {step}; they are drawn in magenta and counted under "
-                    f"nonfinite/{ref.path}.",
-                )
-                for sink in sinks:
-                    self._guard_sink(
-                        sink, sink.write_scalar, f"nonfinite/{ref.path}", grids.nonfinite, step
-                    )
+                self._guard_sink(sink, write_record, sink, record, step)
         for sink in sinks:
             self._guard_sink(sink, sink.flush)
+
+    def _warn_dead_layers(self) -> None:
+        dying = [
+            f"{path} ({len(stats.dead)}/{stats.filters} = {stats.dead_fraction:.0%})"
+            for path, stats in self.latest_stats.items()
+            if stats.filters and stats.dead_fraction >= self.dead_warn_fraction
+        ]
+        if dying:
+            warnings.warn(
+                "actlog: at the end of training these layers have dead filters (output <= 0 "
+                f"for every probe sample): {', '.join(dying)}. A lower learning rate, "
+                "LeakyReLU or a different initialization may help; a bigger probe makes sure.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _guard_sink(self, sink: Sink, action: Callable[..., None], *args: Any) -> None:
         try:
@@ -333,3 +427,10 @@ class ActivationLogger(keras.callbacks.Callback):
 def _check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+
+
+def _first_input(probe: Probe) -> np.ndarray:
+    x = probe.x
+    if isinstance(x, dict):
+        return next(iter(x.values()))
+    return x[0] if isinstance(x, list) else x

@@ -34,14 +34,16 @@ def test_grids_for_every_conv_layer_at_every_epoch(tmp_path):
         assert sorted(steps) == [actlog.INITIAL_STEP, 0, 1, 2]
         assert all(len(pngs) == 3 for pngs in steps.values())
     # conv_a: 4 maps of 10x10 upscaled x2 in a 2x2 grid; conv_b: 6 maps of 3x3 x6 in 3x2.
-    assert decode_png(images["activations/conv_a"][0][0]).shape == (41, 41)
-    assert decode_png(images["activations/conv_b"][0][0]).shape == (37, 56)
-    # The last logged images are exactly the trained model's maps, rendered.
+    assert decode_png(images["activations/conv_a"][0][0]).shape[:2] == (41, 41)
+    assert decode_png(images["activations/conv_b"][0][0]).shape[:2] == (37, 56)
+    # The last logged images are exactly the trained model's maps, rendered, dead filters framed.
     final = actlog.extract(model, probe_x)
     for path in ("conv_a", "conv_b"):
-        expected = render_grids(final[path])[0].images
+        dead = actlog.layer_stats(final[path]).dead
+        expected = render_grids(final[path], marked=dead)[0].images
         for sample, png in enumerate(images[f"activations/{path}"][2]):
-            np.testing.assert_array_equal(decode_png(png), expected[sample, ..., 0])
+            pixels = decode_png(png)
+            np.testing.assert_array_equal(pixels.reshape(expected[sample].shape), expected[sample])
     description = read_descriptions(tmp_path / "actlog")["activations/conv_a"]
     assert f"probe 1: label {probe_y[1]}" in description
     assert "filters 0-3 of 4" in description
@@ -160,7 +162,7 @@ def test_conv1d_strips_and_conv3d_projection(tmp_path):
     x1, y = rng.random((8, 20, 2), dtype=np.float32), rng.integers(0, 3, 8)
     fit(models.conv1d(), x1, y, [actlog.ActivationLogger(x1[:2], log_dir=tmp_path / "1d")])
     strips = decode_png(read_images(tmp_path / "1d")["activations/c1"][0][0])
-    assert strips.shape == (3 * 8 + 2, 18 * 4)
+    assert strips.shape[:2] == (3 * 8 + 2, 18 * 4)
     x3 = rng.random((8, 4, 6, 6, 1), dtype=np.float32)
     fit(models.conv3d(), x3, y, [actlog.ActivationLogger(x3[:2], log_dir=tmp_path / "3d")])
     assert sorted(read_images(tmp_path / "3d")["activations/c3"]) == [-1, 0, 1]
@@ -182,7 +184,7 @@ def test_fixed_normalization_shows_doubled_activation_brighter(tmp_path, mode, b
     model.compile(keras.optimizers.SGD(learning_rate=0.0), "sparse_categorical_crossentropy")
     x, y = models.digit_data(16)
     logger = actlog.ActivationLogger(
-        x[:2], layers="conv_a", normalize=mode, log_dir=tmp_path, log_initial=False
+        x[:2], layers="conv_a", normalize=mode, log_dir=tmp_path, log_initial=False, stats=False
     )
     fit(model, x, y, [ScaleFirstConv(), logger], epochs=2)
     steps = read_images(tmp_path)["activations/conv_a"]
@@ -207,7 +209,7 @@ def test_nan_activations_are_counted_not_fatal(tmp_path):
         fit(model, x, y, [logger], epochs=1)
     image = decode_png(read_images(tmp_path)["activations/conv_a"][-1][0])
     assert image.shape[-1] == 3
-    assert tuple(image[0, 21]) == NONFINITE_RGB  # filter 1: top row, second tile
+    assert tuple(image[1, 22]) == NONFINITE_RGB  # filter 1: top row, second tile
     assert read_scalars(tmp_path)["nonfinite/conv_a"][-1] == 2 * 10 * 10
 
 

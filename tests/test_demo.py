@@ -17,4 +17,4 @@ def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):
     assert sorted(images) == ["activations/conv2d", "activations/conv2d_1"]
     assert sorted(images["activations/conv2d_1"]) == [-1, 0]
     # 64 maps of 11x11, upscaled x2, in an 8x8 grid with separators.
-    assert decode_png(images["activations/conv2d_1"][0][2]).shape == (183, 183)
+    assert decode_png(images["activations/conv2d_1"][0][2]).shape[:2] == (183, 183)

@@ -1,0 +1,212 @@
+"""Overlays: which region of the input turned a filter on.
+
+A feature map's cell ``j`` looks at the input around ``offset + stride * j`` (per spatial
+axis). :func:`layer_geometry` finds that stride and offset from the layers between the input and
+the chosen layer (kernel sizes, strides, dilation and ``"valid"``/``"same"`` padding of conv and
+pooling layers, zero padding and cropping); :func:`overlay_images` resamples the maps to the
+input's pixels with that alignment (bilinear) and blends them as heatmaps over the input image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from actlog.images import colormap_lut, resize_nearest, tile, tile_size
+from actlog.layers import LayerRef, history_names
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Map cell ``j`` is centred on input pixel ``offset + stride * j``, per spatial axis."""
+
+    stride: tuple[float, float]
+    offset: tuple[float, float]
+
+
+def stretch_geometry(input_size: tuple[int, int], map_size: tuple[int, int]) -> Geometry:
+    """The fallback when the layers in between are unknown: the map spans the input evenly."""
+    stride = tuple(i / m for i, m in zip(input_size, map_size, strict=True))
+    return Geometry(stride, tuple((s - 1) / 2 for s in stride))  # type: ignore[arg-type]
+
+
+def layer_geometry(
+    model: keras.Model, ref: LayerRef, input_size: tuple[int, int]
+) -> Geometry | None:
+    """The alignment of ``ref``'s 2-D maps with the model's (first) input, or None when a layer
+    in between changes geometry in a way not modelled (upsampling, transposed convolution,
+    resizing) or the path cannot be read (subclassed models)."""
+    try:
+        chain = list(_chain(model, ref))
+    except _Unknown:
+        return None
+    stride, offset, size = [1.0, 1.0], [0.0, 0.0], list(input_size)
+    for layer in chain:
+        step = _layer_step(layer, size)
+        if step is None:
+            return None
+        for axis in (0, 1):
+            layer_stride, shift, size[axis] = step[axis]
+            offset[axis] += stride[axis] * shift
+            stride[axis] *= layer_stride
+    return Geometry((stride[0], stride[1]), (offset[0], offset[1]))
+
+
+class _Unknown(Exception):
+    pass
+
+
+_IDENTITY_TYPES = (
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.ReLU,
+    keras.layers.Activation,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout2D,
+    keras.layers.Rescaling,
+    keras.layers.Normalization,
+    keras.layers.Add,
+    keras.layers.Multiply,
+    keras.layers.Average,
+    keras.layers.Maximum,
+    keras.layers.Concatenate,
+    keras.layers.InputLayer,
+)
+
+
+def _layer_step(layer: keras.layers.Layer, size: list[int]) -> list[tuple] | None:
+    """Per axis: (stride, shift of the centre, output size), or None if not modelled."""
+    if isinstance(layer, _IDENTITY_TYPES):
+        return [(1, 0.0, size[0]), (1, 0.0, size[1])]
+    if isinstance(layer, keras.layers.ZeroPadding2D):
+        (top, bottom), (left, right) = layer.padding
+        return [(1, -float(top), size[0] + top + bottom), (1, -float(left), size[1] + left + right)]
+    if isinstance(layer, keras.layers.Cropping2D):
+        (top, bottom), (left, right) = layer.cropping
+        return [(1, float(top), size[0] - top - bottom), (1, float(left), size[1] - left - right)]
+    kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+    strides, padding = getattr(layer, "strides", None), getattr(layer, "padding", None)
+    transposed = isinstance(layer, keras.layers.Conv2DTranspose)
+    if kernel is None or strides is None or padding not in ("valid", "same") or transposed:
+        return None
+    dilation = getattr(layer, "dilation_rate", (1, 1))
+    steps = []
+    for axis in (0, 1):
+        k_eff = (kernel[axis] - 1) * dilation[axis] + 1
+        n, st = size[axis], strides[axis]
+        if padding == "valid":
+            out, pad_before = (n - k_eff) // st + 1, 0
+        else:
+            out = math.ceil(n / st)
+            pad_before = max((out - 1) * st + k_eff - n, 0) // 2
+        steps.append((st, (k_eff - 1) / 2 - pad_before, out))
+    return steps
+
+
+def _chain(model: keras.Model, ref: LayerRef) -> Iterator[keras.layers.Layer]:
+    """The layers from the model's input to ``ref``'s layer along first inputs, descending
+    into the nested models that hold it."""
+    containers = [model, *ref.parents]
+    targets = [*ref.parents, ref.layer]
+    for container, target in zip(containers, targets, strict=True):
+        path = _path_in(container, target.name)
+        yield from path[:-1] if target is not ref.layer else path
+
+
+def _path_in(container: keras.Model, name: str) -> list[keras.layers.Layer]:
+    if isinstance(container, keras.Sequential):
+        names = [layer.name for layer in container.layers]
+        return container.layers[: names.index(name) + 1]
+    try:
+        entries = {entry["name"]: entry for entry in container.get_config()["layers"]}
+    except Exception as error:  # subclassed: no readable structure
+        raise _Unknown from error
+    path, current = [], name
+    while current in entries:
+        path.append(container.get_layer(current))
+        sources = list(history_names(entries[current].get("inbound_nodes", [])))
+        current = sources[0] if sources else None
+    return path[::-1]
+
+
+def _bilinear_matrix(out_size: int, in_size: int, stride: float, offset: float) -> np.ndarray:
+    """Weights ``(out_size, in_size)`` sampling a map of ``in_size`` cells at input pixels."""
+    position = np.clip((np.arange(out_size) - offset) / stride, 0, in_size - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, in_size - 1)
+    frac = position - low
+    weights = np.zeros((out_size, in_size), np.float32)
+    weights[np.arange(out_size), low] += 1 - frac
+    weights[np.arange(out_size), high] += frac
+    return weights
+
+
+def upsample_map(feature_map: np.ndarray, input_size: tuple[int, int], geometry: Geometry):
+    """A 2-D map resampled (bilinear) to the input's pixels, aligned by ``geometry``."""
+    rows = _bilinear_matrix(input_size[0], feature_map.shape[0], geometry.stride[0],
+                            geometry.offset[0])  # fmt: skip
+    cols = _bilinear_matrix(input_size[1], feature_map.shape[1], geometry.stride[1],
+                            geometry.offset[1])  # fmt: skip
+    return rows @ feature_map.astype(np.float32) @ cols.T
+
+
+def overlay_images(
+    inputs: np.ndarray,
+    activation: np.ndarray,
+    top_k: int,
+    geometry: Geometry,
+    cmap: str = "inferno",
+    strength: float = 0.7,
+    min_tile_size: int = 16,
+    max_image_size: int = 1024,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each probe sample, its ``top_k`` most active filters (highest mean activation) as
+    heatmaps over the input, tiled in a row.
+
+    Args:
+        inputs: the probe images ``(batch, H, W, channels)``, any range (shown by each image's
+            own min and max; 3 channels in colour, others in grey from the first channel).
+        activation: the layer's maps ``(batch, h, w, filters)``.
+        top_k: filters per sample.
+        geometry: map-to-input alignment (:func:`layer_geometry`).
+        cmap: the heatmap's colour map.
+        strength: how opaque the hottest heat is (0..1); cold regions show the input.
+
+    Returns:
+        uint8 images ``(batch, height, width, 3)`` and the chosen filter indices
+        ``(batch, top_k)``, hottest first.
+    """
+    batch, height, width = inputs.shape[:3]
+    maps = np.nan_to_num(np.asarray(activation, np.float32))
+    k = min(top_k, maps.shape[-1])
+    chosen = np.argsort(-maps.mean(axis=(1, 2)), axis=1, kind="stable")[:, :k]
+    lut = colormap_lut(cmap).astype(np.float32)
+    tiles = np.empty((batch, k, height, width, 3), np.uint8)
+    for b in range(batch):
+        base = _display_rgb(inputs[b])
+        for slot, index in enumerate(chosen[b]):
+            heat = upsample_map(maps[b, :, :, index], (height, width), geometry)
+            lo, hi = heat.min(), heat.max()
+            heat = (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
+            alpha = (strength * heat)[..., None]
+            colour = lut[(heat * 255 + 0.5).astype(np.uint8)]
+            tiles[b, slot] = (base * (1 - alpha) + colour * alpha + 0.5).astype(np.uint8)
+    cols, th, tw = tile_size(k, height, width, False, min_tile_size, max_image_size)
+    cols = k if k * (tw + 1) - 1 <= max_image_size else cols
+    return tile(resize_nearest(tiles, th, tw), cols), chosen
+
+
+def _display_rgb(image: np.ndarray) -> np.ndarray:
+    image = np.nan_to_num(np.asarray(image, np.float32))
+    if image.ndim == 2:
+        image = image[..., None]
+    image = image if image.shape[-1] == 3 else np.repeat(image[..., :1], 3, axis=-1)
+    lo, hi = image.min(), image.max()
+    return (image - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(image)
