@@ -1,0 +1,227 @@
+"""Diagnostics: dead and dormant filters, where they are measured, filter weights, overlays."""
+
+import keras
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+
+import actlog
+from actlog.images import MARK_RGB, SEPARATOR_GRAY
+from actlog.overlays import Geometry, upsample_map
+from tests import models
+from tests.tbread import decode_png, read_images, read_scalars
+
+layers = keras.layers
+
+
+def kill_filters(conv, indices, bias=-1.0):
+    """Zero kernel and negative bias: relu(0 * x - 1) = 0 everywhere."""
+    kernel, biases = conv.kernel.numpy(), conv.bias.numpy()
+    kernel[..., indices] = 0.0
+    biases[indices] = bias
+    conv.kernel.assign(kernel)
+    conv.bias.assign(biases)
+
+
+def relu_model():
+    model = keras.Sequential(
+        [
+            keras.Input((10, 10, 1)),
+            layers.Conv2D(6, 3, activation="relu", name="conv"),
+            layers.Flatten(),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    return model
+
+
+def test_dead_filters_made_on_purpose_are_reported_exactly():
+    model = relu_model()
+    kill_filters(model.get_layer("conv"), [1, 4])
+    x = np.random.default_rng(0).random((8, 10, 10, 1), dtype=np.float32)
+    stats = actlog.activation_stats(model, x)["conv"]
+    assert stats["dead"] == [1, 4]
+    assert stats["dead_fraction"] == pytest.approx(2 / 6)
+    assert 1 in stats["dormant"] and 4 in stats["dormant"]
+    assert stats["nan_count"] == 0 and stats["measured_at"] == "conv"
+    assert 0 < stats["on_rate"] < 1 and stats["max"] > 0
+
+
+def test_dormant_filter_is_not_dead():
+    acts = np.ones((2, 4, 4, 3), np.float32)
+    acts[..., 2] = 1e-3  # on everywhere, but 1000 times weaker than the others
+    stats = actlog.layer_stats(acts, dormant_threshold=0.025)
+    assert stats.dead == [] and stats.dormant == [2]
+    assert actlog.layer_stats(acts, dormant_threshold=0.0).dormant == []
+
+
+def test_nan_weights_are_counted_without_a_crash():
+    model = relu_model()
+    conv = model.get_layer("conv")
+    kernel = conv.kernel.numpy()
+    kernel[0, 0, 0, 3] = np.nan
+    conv.kernel.assign(kernel)
+    x = np.random.default_rng(0).random((2, 10, 10, 1), dtype=np.float32)
+    stats = actlog.activation_stats(model, x)["conv"]
+    assert stats["nan_count"] == 2 * 8 * 8
+    assert 3 in stats["dead"]  # NaN never counts as on
+    assert np.isfinite(stats["mean"])
+
+
+def linear_bn_relu(functional):
+    parts = [
+        layers.Conv2D(4, 3, activation=None, name="conv"),
+        layers.BatchNormalization(name="bn"),
+        layers.ReLU(name="relu"),
+        layers.Flatten(name="flat"),
+        layers.Dense(2, name="head"),
+    ]
+    if not functional:
+        return keras.Sequential([keras.Input((8, 8, 1)), *parts], name="seq")
+    x_in = keras.Input((8, 8, 1))
+    h = x_in
+    for layer in parts:
+        h = layer(h)
+    return keras.Model(x_in, h, name="func")
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_linear_conv_is_measured_after_batchnorm_and_relu(functional):
+    model = linear_bn_relu(functional)
+    bn = model.get_layer("bn")
+    beta = bn.beta.numpy()
+    beta[2] = -100.0  # after BN, filter 2 is far below 0: ReLU kills it
+    bn.beta.assign(beta)
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    after = actlog.activation_stats(model, x)["conv"]
+    assert after["measured_at"] == "relu" and after["dead"] == [2]
+    raw = actlog.activation_stats(model, x, measure_at="layer")["conv"]
+    assert raw["measured_at"] == "conv" and 2 not in raw["dead"]
+
+
+def test_callback_reports_dead_filters_in_scalars_grids_tables_and_a_warning(tmp_path):
+    model = relu_model()
+    conv = model.get_layer("conv")
+    conv.bias.assign(np.ones(6, np.float32))  # every filter on, then two killed
+    kill_filters(conv, [1, 4])
+    x = np.random.default_rng(0).random((16, 10, 10, 1), dtype=np.float32)
+    y = np.zeros(16, int)
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, min_tile_size=8)
+    with pytest.warns(RuntimeWarning, match=r"dead filters.*conv \(2/6 = 33%\)"):
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[logger])
+    scalars = read_scalars(tmp_path)
+    assert scalars["dead_filters/conv"] == {-1: pytest.approx(2 / 6), 0: pytest.approx(2 / 6),
+                                            1: pytest.approx(2 / 6)}  # fmt: skip
+    assert set(scalars) >= {"on_rate/conv", "mean_activation/conv"}
+    grid = decode_png(read_images(tmp_path)["activations/conv"][1][0])
+    # 6 tiles of 8x8 in 3 columns: tile i starts at row (i // 3) * 9, column (i % 3) * 9.
+    for index in range(6):
+        corner = tuple(grid[(index // 3) * 9, (index % 3) * 9])
+        assert (corner == MARK_RGB) == (index in (1, 4))
+    assert tuple(grid[8, 0]) == (SEPARATOR_GRAY,) * 3
+    accumulator = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    assert "activation_hist/conv" in accumulator.PluginTagToContent("histograms")
+    table = accumulator.Tensors("dead_filter_list/conv")[-1].tensor_proto.string_val[0].decode()
+    assert "1 | -1" in table and "4 | -1" in table  # dead since before training
+
+
+def test_known_kernel_gives_known_weight_tiles():
+    kernel = np.zeros((3, 3, 1, 2), np.float32)
+    kernel[1, 1, 0, 0] = 2.0
+    kernel[0, 0, 0, 1] = -2.0
+    image = actlog.kernel_images(kernel, min_tile_size=3)[0, ..., 0]
+    assert image.shape == (3, 7)
+    np.testing.assert_array_equal(image[:, :3], [[128, 128, 128], [128, 255, 128],
+                                                 [128, 128, 128]])  # fmt: skip
+    assert image[0, 4] == 0 and image[1, 5] == 128
+    assert (image[:, 3] == SEPARATOR_GRAY).all()
+
+
+def test_rgb_first_layer_kernels_are_colour_tiles():
+    kernel = np.zeros((1, 1, 3, 2), np.float32)
+    kernel[0, 0, :, 0] = [1.0, 0.0, -1.0]
+    image = actlog.kernel_images(kernel, min_tile_size=1)
+    assert image.shape == (1, 1, 3, 3)
+    np.testing.assert_array_equal(image[0, 0, 0], [255, 128, 0])
+    np.testing.assert_array_equal(image[0, 0, 2], [128, 128, 128])
+
+
+def test_callback_logs_weights(tmp_path):
+    model = models.transfer_sequential()
+    x = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
+    name = model.layers[1].name
+    logger = actlog.ActivationLogger(
+        x[:1], layers=[f"{name}/Conv1", f"{name}/expanded_conv_depthwise"], log_dir=tmp_path,
+        weights=True, stats=False, log_initial=False,
+    )  # fmt: skip
+    model.fit(x, np.zeros(4, int), epochs=1, verbose=0, callbacks=[logger])
+    images = read_images(tmp_path)
+    rgb = decode_png(images[f"weights/{name}/Conv1"][0][0])
+    assert rgb.ndim == 3 and rgb.shape[-1] == 3  # 3 input channels: colour tiles
+    assert f"weights/{name}/expanded_conv_depthwise" in images
+
+
+def single_conv(strides, padding, size=21):
+    x_in = keras.Input((size, size, 1))
+    conv = layers.Conv2D(1, 3, strides=strides, padding=padding, use_bias=False, name="conv")
+    model = keras.Model(x_in, conv(x_in))
+    kernel = np.zeros((3, 3, 1, 1), np.float32)
+    kernel[1, 1, 0, 0] = 1.0  # the map copies the input pixel at the kernel's centre
+    conv.kernel.assign(kernel)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("strides", "padding", "pixel"),
+    [(2, "valid", (9, 13)), (2, "same", (10, 12)), (1, "valid", (5, 17)), (1, "same", (0, 20))],
+)
+def test_overlay_peak_is_at_the_input_pixel_that_caused_it(strides, padding, pixel):
+    model = single_conv(strides, padding)
+    x = np.zeros((1, 21, 21, 1), np.float32)
+    x[0, pixel[0], pixel[1], 0] = 1.0
+    ref = actlog.select_layers(model, "conv")[0]
+    geometry = actlog.layer_geometry(model, ref, (21, 21))
+    maps = actlog.extract(model, x)["conv"]
+    heat = upsample_map(maps[0, :, :, 0], (21, 21), geometry)
+    assert np.unravel_index(np.argmax(heat), heat.shape) == pixel
+
+
+def test_geometry_composes_conv_and_pooling():
+    model = models.sequential()  # conv 3x3 valid, maxpool 2, conv 3x3 valid
+    refs = actlog.select_layers(model, "conv")
+    assert actlog.layer_geometry(model, refs[0], (12, 12)) == Geometry((1, 1), (1.0, 1.0))
+    # pool: stride 2, centre +0.5; conv_b: centre +1 cell = +2 input pixels.
+    assert actlog.layer_geometry(model, refs[1], (12, 12)) == Geometry((2, 2), (3.5, 3.5))
+
+
+def test_overlay_images_choose_the_most_active_filters():
+    inputs = np.zeros((1, 6, 6, 1), np.float32)
+    acts = np.zeros((1, 3, 3, 4), np.float32)
+    acts[0, 0, 0, 2] = 5.0
+    acts[0, 2, 2, 1] = 1.0
+    images, chosen = actlog.overlay_images(inputs, acts, 2, Geometry((2, 2), (0.5, 0.5)),
+                                           min_tile_size=1)  # fmt: skip
+    assert chosen.tolist() == [[2, 1]]
+    assert images.shape == (1, 6, 13, 3)
+    first = images[0, :, :6].astype(int).sum(axis=-1)
+    assert np.unravel_index(np.argmax(first), first.shape) in {(0, 0), (0, 1), (1, 0), (1, 1)}
+
+
+def test_callback_logs_overlays(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    logger = actlog.ActivationLogger((x[:2], y[:2]), log_dir=tmp_path, overlays=3,
+                                     log_initial=False)  # fmt: skip
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[logger])
+    overlay = decode_png(read_images(tmp_path)["overlays/conv_b"][0][0])
+    assert overlay.shape == (24, 3 * 24 + 2, 3)  # 3 tiles of the 12x12 input, upscaled x2
+
+
+def test_overlays_need_an_image_input(tmp_path):
+    model = models.conv1d()
+    x = np.zeros((4, 20, 2), np.float32)
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, overlays=2)
+    with pytest.raises(ValueError, match="overlays need an image input"):
+        model.fit(x, np.zeros(4, int), epochs=1, verbose=0, callbacks=[logger])
