@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=1e-3,
+        help="Adam's learning rate (default 0.001; try 0.05 to watch filters die)",
+    )
+    parser.add_argument(
         "--wandb",
         action="store_true",
         help="also log to Weights & Biases (offline when no API key is set up)",
@@ -98,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Dataset: {source} ({len(x_train)} train / {len(x_test)} test images)")
 
     model = build_model()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    optimizer = keras.optimizers.Adam(args.learning_rate)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     probe = (x_test[: args.probe_size], y_test[: args.probe_size])
     sinks: list[str | actlog.Sink] = ["tensorboard"]
@@ -122,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             max_filters=64,
             cmap=None,
             sinks=sinks,
+            stats=True,  # dead_filters/, on_rate/, ... scalars; dead filters framed in red
+            weights=True,  # weights/<layer>: the filters' kernels
+            overlays=3,  # overlays/<layer>: the 3 most active filters over each input
         )
     )
     model.fit(

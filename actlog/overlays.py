@@ -198,7 +198,8 @@ def overlay_images(
             alpha = (strength * heat)[..., None]
             colour = lut[(heat * 255 + 0.5).astype(np.uint8)]
             tiles[b, slot] = (base * (1 - alpha) + colour * alpha + 0.5).astype(np.uint8)
-    cols, th, tw = tile_size(k, height, width, False, min_tile_size, max_image_size)
+    # Inputs are often small (28x28): overlays are drawn at least 96 pixels high.
+    cols, th, tw = tile_size(k, height, width, False, max(min_tile_size, 96), max_image_size)
     cols = k if k * (tw + 1) - 1 <= max_image_size else cols
     return tile(resize_nearest(tiles, th, tw), cols), chosen
 

@@ -204,9 +204,10 @@ def test_overlay_images_choose_the_most_active_filters():
     images, chosen = actlog.overlay_images(inputs, acts, 2, Geometry((2, 2), (0.5, 0.5)),
                                            min_tile_size=1)  # fmt: skip
     assert chosen.tolist() == [[2, 1]]
-    assert images.shape == (1, 6, 13, 3)
-    first = images[0, :, :6].astype(int).sum(axis=-1)
-    assert np.unravel_index(np.argmax(first), first.shape) in {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert images.shape == (1, 96, 2 * 96 + 1, 3)  # 6x6 inputs drawn 16 times larger
+    first = images[0, :, :96].astype(int).sum(axis=-1)
+    row, col = np.unravel_index(np.argmax(first), first.shape)
+    assert row < 32 and col < 32  # the hot cell (0, 0) covers input pixels 0-1
 
 
 def test_callback_logs_overlays(tmp_path):
@@ -216,7 +217,7 @@ def test_callback_logs_overlays(tmp_path):
                                      log_initial=False)  # fmt: skip
     model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[logger])
     overlay = decode_png(read_images(tmp_path)["overlays/conv_b"][0][0])
-    assert overlay.shape == (24, 3 * 24 + 2, 3)  # 3 tiles of the 12x12 input, upscaled x2
+    assert overlay.shape == (96, 3 * 96 + 2, 3)  # 3 tiles of the 12x12 input, upscaled x8
 
 
 def test_overlays_need_an_image_input(tmp_path):
