@@ -56,8 +56,13 @@ def test_same_grids_in_tensorboard_and_wandb(tmp_path, wandb_root):
                 expected = decode_png(tensorboard[tag][row["actlog/step"]][sample])
                 np.testing.assert_array_equal(pixels, expected)
                 assert np.ptp(pixels) > 0
+    stats_row = next(row for row in all_rows if "dead_filters/conv_a" in row)
+    assert 0.0 <= stats_row["dead_filters/conv_a"] <= 1.0
+    assert stats_row["activation_hist/conv_a"]["_type"] == "histogram"
+    assert stats_row["dead_filter_list/conv_a"]["_type"] == "table-file"
     bound = {m["name"]: m["step_metric"] for m in metric_definitions(run_file(run_dir))}
     assert bound["activations/conv_a"] == "actlog/step"
+    assert bound["dead_filters/conv_a"] == "actlog/step"
 
 
 def test_uses_the_active_run_and_leaves_it_open(tmp_path, wandb_root):
