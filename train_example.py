@@ -36,10 +36,10 @@ def build_model() -> keras.Model:
     return keras.Sequential(
         [
             keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, activation="relu", name="conv2d"),
+            keras.layers.MaxPooling2D(name="pool"),
+            keras.layers.Conv2D(64, 3, activation="relu", name="conv2d_1"),
+            keras.layers.MaxPooling2D(name="pool_1"),
             keras.layers.Flatten(),
             keras.layers.Dropout(0.5),
             keras.layers.Dense(10, activation="softmax"),

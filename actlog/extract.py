@@ -61,6 +61,10 @@ class FeatureExtractor:
             self.method = "recorder"
             raw_fn = _recording_feature_fn(model, self.refs)
 
+        #: The uncompiled call: input -> the chosen layers' outputs as backend tensors
+        #: (differentiable; for use inside another compiled function).
+        self.call_tensors = raw_fn
+
         def counted(x: Any) -> list[Any]:
             self.trace_count += 1  # Python side effect: runs once per trace when compiled.
             return raw_fn(x)

@@ -14,7 +14,11 @@ def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):
     assert f"tensorboard --logdir {tmp_path}" in out
     assert sorted(event_run_dirs(tmp_path)) == ["actlog", "keras/train", "keras/validation"]
     images = read_images(tmp_path / "actlog")
-    assert sorted(images) == ["activations/conv2d", "activations/conv2d_1"]
+    assert sorted(images) == [
+        f"{kind}/{layer}"
+        for kind in ("activations", "overlays", "weights")
+        for layer in ("conv2d", "conv2d_1")
+    ]
     assert sorted(images["activations/conv2d_1"]) == [-1, 0]
     # 64 maps of 11x11, upscaled x2, in an 8x8 grid with separators.
     assert decode_png(images["activations/conv2d_1"][0][2]).shape[:2] == (183, 183)
