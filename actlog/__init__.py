@@ -14,7 +14,9 @@ from actlog.extract import FeatureExtractor, extract
 from actlog.images import GridRenderer, Grids, render_grids
 from actlog.kernels import kernel_images, layer_kernel
 from actlog.layers import CONV_LAYER_TYPES, select_layers
+from actlog.maximize import FilterMaximizer, maximize
 from actlog.overlays import layer_geometry, overlay_images
+from actlog.plots import plot_activations, plot_maximized, plot_overlays, plot_weights
 from actlog.sinks import Sink, TensorBoardSink, WandbSink
 from actlog.stats import activation_stats, layer_stats
 
@@ -24,6 +26,7 @@ __all__ = [
     "CONV_LAYER_TYPES",
     "INITIAL_STEP",
     "ActivationLogger",
+    "FilterMaximizer",
     "FeatureExtractor",
     "GridRenderer",
     "Grids",
@@ -36,7 +39,12 @@ __all__ = [
     "layer_geometry",
     "layer_kernel",
     "layer_stats",
+    "maximize",
     "overlay_images",
+    "plot_activations",
+    "plot_maximized",
+    "plot_overlays",
+    "plot_weights",
     "render_grids",
     "select_layers",
 ]

@@ -26,6 +26,7 @@ from actlog.extract import FeatureExtractor, FeatureMapError
 from actlog.images import GridRenderer, check_cmap
 from actlog.kernels import layer_kernel
 from actlog.layers import LayerRef, LayerSpec, check_layer_spec, select_layers
+from actlog.maximize import FilterMaximizer
 from actlog.overlays import layer_geometry, stretch_geometry
 from actlog.probe import Probe, fit_probe_to_model, is_dataset, make_probe
 from actlog.sinks import Sink, make_sinks
@@ -98,6 +99,16 @@ class ActivationLogger(keras.callbacks.Callback):
         overlays: also log, under ``overlays/<layer path>``, the this many most active filters
             of each probe sample as heatmaps over the input image (0: off). Needs an image
             input ``(batch, height, width, channels)``.
+        maximize_every_n_epochs: also log, every this many epochs (off by default), what each
+            filter looks for: ``maximized/<layer path>``, a grid of the inputs that maximize
+            each shown filter (:mod:`actlog.maximize`), at the same steps as the activations
+            (and -1 with ``log_initial``). It runs ``maximize_steps`` forward and backward
+            passes of a batch of ``max_filters`` images per layer on the training thread:
+            ``bench/`` measures its cost. Needs one image input of fixed size.
+        maximize_steps: gradient-ascent steps per maximization.
+        animate: at train end, save per layer an animated GIF of the first probe sample's
+            grids epoch after epoch beside the TensorBoard run (``<log_dir>/animations/``),
+            and log it to W&B as a video where that sink is used.
         on_error: ``"warn"``: a failing sink or logging event warns once (per sink or kind of
             failure) and training goes on; ``"raise"``: the error stops training at the next
             epoch end. Errors in the set-up always raise, before the first training step.
@@ -143,6 +154,9 @@ class ActivationLogger(keras.callbacks.Callback):
         weights: bool = False,
         weights_cmap: str | None = None,
         overlays: int = 0,
+        maximize_every_n_epochs: int | None = None,
+        maximize_steps: int = 30,
+        animate: bool = False,
         on_error: Literal["warn", "raise"] = "warn",
     ) -> None:
         super().__init__()
@@ -156,6 +170,9 @@ class ActivationLogger(keras.callbacks.Callback):
             _check_positive_int(name, value)
         if max_filters is not None:
             _check_positive_int("max_filters", max_filters)
+        if maximize_every_n_epochs is not None:
+            _check_positive_int("maximize_every_n_epochs", maximize_every_n_epochs)
+        _check_positive_int("maximize_steps", maximize_steps)
         if isinstance(overlays, bool) or not isinstance(overlays, int) or overlays < 0:
             raise ValueError(
                 f"overlays must be an integer >= 0 (filters per image); got {overlays!r}."
@@ -183,6 +200,9 @@ class ActivationLogger(keras.callbacks.Callback):
         self.weights = weights
         self.weights_cmap = weights_cmap
         self.overlays = overlays
+        self.maximize_every_n_epochs = maximize_every_n_epochs
+        self.maximize_steps = maximize_steps
+        self.animate = animate
         self.renderer = GridRenderer(normalize, max_filters, cmap, min_tile_size, max_image_size)
         self.sinks: list[Sink] = make_sinks(sinks, log_dir)
         #: Failures per sink name, counted on the background thread.
@@ -193,6 +213,7 @@ class ActivationLogger(keras.callbacks.Callback):
         self._refs: list[LayerRef] = []
         self._extractor: FeatureExtractor | None = None
         self._builder: EventBuilder | None = None
+        self._maximizers: dict[str, FilterMaximizer] = {}
         self._worker: BackgroundWorker | None = None
         self._active = False
         self._pending_error: BaseException | None = None
@@ -245,6 +266,8 @@ class ActivationLogger(keras.callbacks.Callback):
             self._build_and_log_initial()
         if (epoch + 1) % self.every_n_epochs == 0:
             self._capture(epoch)
+        if self._maximizers and (epoch + 1) % self.maximize_every_n_epochs == 0:
+            self._capture_maximized(epoch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self._active:
@@ -327,8 +350,20 @@ class ActivationLogger(keras.callbacks.Callback):
             images,
             self._warn_once,
         )
+        self._maximizers = {}
+        if self.maximize_every_n_epochs:
+            for ref in self._refs:
+                if maps[ref.path].ndim == 4:
+                    filters = range(
+                        min(maps[ref.path].shape[-1], self.renderer.max_filters or 1 << 30)
+                    )
+                    self._maximizers[ref.path] = FilterMaximizer(
+                        self.model, ref, filters, steps=self.maximize_steps
+                    )
         if self.log_initial:
             self._capture(INITIAL_STEP, maps)
+            if self._maximizers:
+                self._capture_maximized(INITIAL_STEP)
 
     def _geometry(self, ref: LayerRef, maps: np.ndarray, images: np.ndarray) -> Any:
         if maps.ndim != 4:
@@ -359,12 +394,28 @@ class ActivationLogger(keras.callbacks.Callback):
             return
         self._worker.submit(functools.partial(self._write_event, step, activations, kernels))
 
+    def _capture_maximized(self, step: int) -> None:
+        """On the training thread (it needs the model): the gradient ascent; then hand over."""
+        assert self._builder is not None and self._worker is not None
+        if not any(sink.enabled for sink in self.sinks):
+            return
+        try:
+            results = {path: maximizer(seed=0) for path, maximizer in self._maximizers.items()}
+        except Exception as error:
+            self._failed("maximize", f"maximizing filters at step {step}", error)
+            self._raise_pending_error()
+            return
+        build = functools.partial(self._builder.maximized_records, results)
+        self._worker.submit(lambda: self._write_records(step, build()))
+
     def _write_event(
         self, step: int, activations: dict[str, np.ndarray], kernels: dict[str, np.ndarray]
     ) -> None:
         """On the background thread: build the event's records and write them to each sink."""
         assert self._builder is not None
-        records = self._builder.build(step, activations, kernels)
+        self._write_records(step, self._builder.build(step, activations, kernels))
+
+    def _write_records(self, step: int, records: list) -> None:
         sinks = [sink for sink in self.sinks if sink.enabled]
         for record in records:
             for sink in sinks:

@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from actlog.images import GridRenderer
+from actlog.images import GridRenderer, image_grid
 from actlog.kernels import kernel_images
+from actlog.maximize import Maximized
 from actlog.overlays import Geometry, overlay_images
 from actlog.sinks.base import Sink
 from actlog.stats import LayerStats, layer_stats
@@ -136,6 +137,26 @@ class EventBuilder:
                 )))  # fmt: skip
             if self.overlays and plan.geometry is not None and self.overlay_inputs is not None:
                 records.append(self._overlay_record(plan, activations[plan.path]))
+        return records
+
+    def maximized_records(self, results: dict[str, Maximized]) -> list[Record]:
+        """One grid per layer of its filters' maximizing images, filters that stayed off
+        framed in red (they are drawn flat grey)."""
+        records = []
+        for path, result in results.items():
+            images = (np.clip(result.images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+            if images.shape[-1] not in (1, 3):
+                images = images[..., :1]
+            marked = [result.filters.index(f) for f in result.inactive]
+            grid = image_grid(
+                images, marked, self.renderer.min_tile_size, self.renderer.max_image_size
+            )
+            description = (
+                f"What filters {result.filters[0]}-{result.filters[-1]} of `{path}` look for: "
+                "for each, the input that maximizes its mean activation (gradient ascent from "
+                "grey, same seed every time). Framed in red: filters that stayed off."
+            )
+            records.append(Record("images", f"maximized/{path}", grid, None, description))
         return records
 
     def _grid_records(

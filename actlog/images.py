@@ -242,6 +242,22 @@ def tile(tiles: np.ndarray, cols: int, fill: int = SEPARATOR_GRAY) -> np.ndarray
     return np.ascontiguousarray(grid[:, :-1, :-1])
 
 
+def image_grid(
+    images: np.ndarray,
+    marked: Sequence[int] = (),
+    min_tile_size: int = 16,
+    max_image_size: int = 1024,
+) -> np.ndarray:
+    """Tiles uint8 images ``(n, h, w, c)`` (c 1 or 3) into one grid ``(1, H, W, c or 3)``,
+    upscaled and capped like the activation grids, ``marked`` ones framed."""
+    count, h, w = images.shape[:3]
+    cols, th, tw = tile_size(count, h, w, False, min_tile_size, max_image_size)
+    tiles = resize_nearest(images[None], th, tw)
+    if len(marked):
+        tiles = mark_tiles(tiles, marked)
+    return tile(tiles, cols)
+
+
 def render_grids(
     activation: np.ndarray,
     normalize: str = "filter",

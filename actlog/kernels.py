@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from actlog.images import colormap_lut, resize_nearest, tile, tile_size
+from actlog.images import colormap_lut, image_grid
 
 
 def layer_kernel(layer: keras.layers.Layer) -> np.ndarray | None:
@@ -73,7 +73,7 @@ def kernel_images(
         k = k[None]
     elif k.ndim == 5:
         k = k.mean(axis=0)
-    h, w, inputs, count = k.shape
+    inputs = k.shape[2]
     if inputs == 3 and cmap is None:
         tiles = k.transpose(3, 0, 1, 2)  # (filters, h, w, 3)
     else:
@@ -81,8 +81,7 @@ def kernel_images(
     values = _symmetric_uint8(np.nan_to_num(tiles))
     if values.ndim == 3:
         values = colormap_lut(cmap)[values] if cmap else values[..., None]
-    cols, th, tw = tile_size(count, h, w, False, min_tile_size, max_image_size)
-    return tile(resize_nearest(values[None], th, tw), cols)
+    return image_grid(values, (), min_tile_size, max_image_size)
 
 
 def _symmetric_uint8(values: np.ndarray) -> np.ndarray:
