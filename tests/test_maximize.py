@@ -26,7 +26,7 @@ def test_ascent_raises_each_filters_activation_and_is_deterministic():
     np.testing.assert_array_equal(first.images, again.images)
     assert maximizer.trace_count == 1
     assert not np.array_equal(maximizer(seed=4).images, first.images)
-    assert 0.0 <= first.images.min() and first.images.max() <= 1.0
+    assert first.images.min() >= 0.0 and first.images.max() <= 1.0
 
 
 def test_the_ascent_follows_training_without_retracing():
