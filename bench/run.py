@@ -22,8 +22,9 @@ actlog phases (actlog's own objects, used the way ``ActivationLogger`` uses them
   forward        ``FeatureExtractor.__call__``: the compiled feature model, built and traced
                  once, and the copy of every chosen layer's output to host NumPy arrays.
   render         ``GridRenderer.render`` for every layer: normalization to uint8 and tiling.
-  encode+write   ``TensorBoardSink.write_images`` for every layer (PNG encoding inside
-                 ``tf.summary.image``, event records) and ``TensorBoardSink.flush``.
+  encode+write   ``TensorBoardSink.write_images`` for every layer (actlog's PNG encoder: no
+                 row filter, zlib level 1; event records through ``tf.io.TFRecordWriter``)
+                 and ``TensorBoardSink.flush``.
   total          the sum of the three, timed as one span.
 floor (the least any implementation must spend)
   forward        the same compiled forward pass and host copy.
@@ -33,8 +34,8 @@ floor (the least any implementation must spend)
   per layer      (outside the floor) ``tf.io.encode_png`` once per layer on the whole batch of
                  grids, as ``tf.summary.image`` calls it; TensorFlow may spread a batch over
                  its threads, so on 2 cores this can beat the one-call-per-image floor.
-  zlib-1         (outside the floor) the same grids as PNGs made with NumPy and
-                 ``zlib.compress(level=1)``, no row filter: what PNG encoding needs to cost.
+  zlib-1         (outside the floor) actlog's PNG encoder alone on the same grids (NumPy and
+                 ``zlib.compress(level=1)``, no row filter), without writing.
 naive (as tf-explain does it: nothing is kept from one event to the next)
   predict        rebuild ``keras.Model(model.inputs[0], [layer.output, ...])`` and call
                  ``.predict(probe, verbose=0)`` (which retraces every time).
@@ -67,11 +68,9 @@ import math
 import os
 import platform
 import shutil
-import struct
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -84,6 +83,7 @@ import tensorflow as tf
 import actlog
 from actlog import FeatureExtractor, GridRenderer, TensorBoardSink, select_layers
 from actlog.probe import make_probe
+from actlog.sinks.png import encode_png
 
 tf.get_logger().setLevel("ERROR")  # the naive way's retracing warnings, every event
 layers = keras.layers
@@ -98,7 +98,7 @@ ROWS = (
     ("floor.encode", "floor: encode_png, one call per image"),
     ("floor.total", "**floor: total**"),
     ("floor.batched", "(ref.) encode_png, one call per layer"),
-    ("ref.zlib", "(ref.) NumPy + zlib-1 PNG encoder"),
+    ("ref.zlib", "(ref.) actlog's PNG encoder alone (no filter, zlib 1)"),
     ("naive.predict", "naive: rebuild model + predict"),
     ("naive.render", "naive: min-max loops + tile"),
     ("naive.write", "naive: fresh writer + summary.image"),
@@ -224,7 +224,8 @@ class Floor:
 
     Two more encodings of the same grids are timed on their own, outside the floor's span:
     ``tf.io.encode_png`` once per layer on the whole batch (as ``tf.summary.image`` calls it;
-    TensorFlow may spread a batch over its threads), and :func:`png_zlib`.
+    TensorFlow may spread a batch over its threads), and actlog's own encoder alone
+    (:func:`actlog.sinks.png.encode_png`).
     """
 
     def __init__(self, case: Case, phases: ActlogPhases) -> None:
@@ -238,7 +239,7 @@ class Floor:
         return sum(len(tf.io.encode_png(image).numpy()) for image in self.images)
 
     def encode_all_zlib(self) -> int:
-        return sum(len(png_zlib(image)) for image in self.images)
+        return sum(len(encode_png(image)) for image in self.images)
 
     def event(self) -> None:
         with Quiet():
@@ -257,35 +258,10 @@ class Floor:
                 tf.io.encode_png(grids)
             t1 = time.perf_counter()
             for image in self.images:
-                png_zlib(image)
+                encode_png(image)
             t2 = time.perf_counter()
         self.case.add("floor.batched", t0, t1)
         self.case.add("ref.zlib", t1, t2)
-
-
-def png_zlib(image: np.ndarray, level: int = 1) -> bytes:
-    """A PNG of a uint8 ``(h, w, 1 or 3)`` image: no row filter, zlib at ``level``.
-
-    The reference for what PNG encoding needs to cost: libpng (inside ``tf.io.encode_png``)
-    tries every row filter and defaults to zlib level 6.
-    """
-    height, width, channels = image.shape
-    raw = np.zeros((height, width * channels + 1), np.uint8)  # a 0 (no filter) before each row
-    raw[:, 1:] = image.reshape(height, width * channels)
-    header = struct.pack(">IIBBBBB", width, height, 8, {1: 0, 3: 2, 4: 6}[channels], 0, 0, 0)
-    return b"".join(
-        [
-            b"\x89PNG\r\n\x1a\n",
-            _png_chunk(b"IHDR", header),
-            _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), level)),
-            _png_chunk(b"IEND", b""),
-        ]
-    )
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
 def naive_grids(activation: np.ndarray, max_filters: int | None, min_tile: int) -> np.ndarray:
@@ -524,6 +500,44 @@ def main(argv: Sequence[str] | None = None) -> None:
         shutil.rmtree(root, ignore_errors=True)
     print(f"load average at end: {load()}")
     report(cases, repeats)
+    maximize_vs_epoch(repeats)
+
+
+def maximize_vs_epoch(repeats: int) -> None:
+    """Activation maximization (``maximize_every_n_epochs``) on the demo CNN against the time
+    of one of its training epochs (6000 synthetic 28x28 digits, batch 128)."""
+    from actlog.datasets import synthetic_digits
+
+    x, y = synthetic_digits(6000, seed=0)
+    model = demo_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # warm-up: traces the train step
+    epochs = []
+    for _ in range(max(2, repeats // 4)):
+        started = time.perf_counter()
+        model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+        epochs.append(time.perf_counter() - started)
+    rows, total = [], 0.0
+    epoch_ms = stat([1000 * t for t in epochs])[0]
+    for ref in select_layers(model, "conv"):
+        maximizer = actlog.FilterMaximizer(model, ref, filters=range(64)[: ref.layer.filters])
+        maximizer(seed=0)  # warm-up: traces the step
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            maximizer(seed=0)
+            times.append(1000 * (time.perf_counter() - started))
+        median, p90 = stat(times)
+        total += median
+        label = f"maximize {ref.path} ({len(maximizer.filters)} filters x 30 steps)"
+        rows.append([label, fmt(median), fmt(p90), f"{median / epoch_ms:.2f}x"])
+    rows.append(["maximize, every layer", fmt(total), "", f"{total / epoch_ms:.2f}x"])
+    rows.insert(0, ["one training epoch", fmt(epoch_ms), "", "1.00x"])
+    print_table(
+        "Activation maximization against a training epoch (demo CNN)",
+        ["ms", "median", "p90", "of an epoch"],
+        rows,
+    )
 
 
 def load() -> str:
