@@ -15,11 +15,13 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import keras
 import numpy as np
 
+from actlog.animate import RunReader, make_gif
 from actlog.backend import is_chief
 from actlog.events import EventBuilder, LayerPlan, write_record
 from actlog.extract import FeatureExtractor, FeatureMapError
@@ -29,7 +31,7 @@ from actlog.layers import LayerRef, LayerSpec, check_layer_spec, select_layers
 from actlog.maximize import FilterMaximizer
 from actlog.overlays import layer_geometry, stretch_geometry
 from actlog.probe import Probe, fit_probe_to_model, is_dataset, make_probe
-from actlog.sinks import Sink, make_sinks
+from actlog.sinks import Sink, TensorBoardSink, make_sinks
 from actlog.stats import MeasureAt, measure_points
 from actlog.worker import BackgroundWorker, WorkerStats
 
@@ -272,6 +274,8 @@ class ActivationLogger(keras.callbacks.Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         if self._active:
             atexit.unregister(self._finish)
+            if self.animate and self._worker is not None and self._builder is not None:
+                self._worker.submit(self._write_animations)
             self._finish()
             self._raise_pending_error()
             if self.stats:
@@ -421,6 +425,28 @@ class ActivationLogger(keras.callbacks.Callback):
             for sink in sinks:
                 self._guard_sink(sink, write_record, sink, record, step)
         for sink in sinks:
+            self._guard_sink(sink, sink.flush)
+
+    def _write_animations(self) -> None:
+        """On the background thread, after every event: one GIF per layer of the first probe
+        sample's grids, step after step, read back from the TensorBoard run."""
+        runs = [sink for sink in self.sinks if isinstance(sink, TensorBoardSink)]
+        if not runs:
+            self._warn_once("animate", "actlog: animate=True needs a TensorBoard sink to read.")
+            return
+        run = RunReader(runs[0].log_dir)
+        folder = Path(runs[0].log_dir) / "animations"
+        for plan in self._builder.plans:
+            frames = run.series(f"activations/{plan.path}", 0)
+            path = make_gif(frames, folder / (plan.path.replace("/", "__") + ".gif"))
+            logger.info("actlog: wrote %s", path)
+            for sink in self.sinks:
+                if sink.enabled:
+                    last = frames[-1][0]
+                    self._guard_sink(
+                        sink, sink.write_animation, f"animations/{plan.path}", str(path), last
+                    )
+        for sink in self.sinks:
             self._guard_sink(sink, sink.flush)
 
     def _warn_dead_layers(self) -> None:

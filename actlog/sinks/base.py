@@ -57,6 +57,9 @@ class Sink(abc.ABC):
     ) -> None:
         """Writes a small table under ``tag`` at ``step`` (ignored unless implemented)."""
 
+    def write_animation(self, tag: str, gif_path: str, step: int) -> None:  # noqa: B027
+        """Logs an animated GIF file under ``tag`` (ignored unless implemented)."""
+
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Makes everything written so far durable."""
 

@@ -125,6 +125,10 @@ class WandbSink(Sink):
             table = self._wandb.Table(columns=list(columns), data=[list(row) for row in rows])
             self._stage(tag, table, step)
 
+    def write_animation(self, tag: str, gif_path: str, step: int) -> None:
+        if self.enabled:
+            self._stage(tag, self._wandb.Video(str(gif_path), format="gif"), step)
+
     def flush(self) -> None:
         if self._pending and self._run is not None:
             self._run.log({**self._pending, STEP_METRIC: self._pending_step})
