@@ -10,9 +10,10 @@ from tests.tbread import decode_png, read_images
 
 
 def switched_on(model):
-    """Positive biases, so every filter responds to the grey start image."""
+    """Positive kernels and biases, so every filter responds to the grey start image."""
     for name in ("conv_a", "conv_b"):
         conv = model.get_layer(name)
+        conv.kernel.assign(np.abs(conv.kernel.numpy()))
         conv.bias.assign(np.full(conv.bias.shape, 0.1, np.float32))
     return model
 
