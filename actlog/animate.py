@@ -334,3 +334,23 @@ def find_run_dir(logdir: str | os.PathLike[str], prefix: str = ACTIVATIONS_PREFI
             f"{listed}. Pass one of them."
         )
     return found[0] if found else None
+
+
+def animate_layers(
+    run_dir: str | os.PathLike[str],
+    layer_paths: Sequence[str],
+    out_dir: str | os.PathLike[str],
+    sample: int = 0,
+) -> dict[str, tuple[Path, int]]:
+    """One GIF per layer of ``activations/<layer path>`` in a run, for one probe sample.
+
+    Returns:
+        Layer path -> (the GIF, ``<out_dir>/<path with / as __>.gif``, and the last step).
+    """
+    reader = RunReader(run_dir)
+    written = {}
+    for path in layer_paths:
+        frames = reader.series(f"{ACTIVATIONS_PREFIX}{path}", sample)
+        gif = make_gif(frames, Path(out_dir) / (path.replace("/", "__") + ".gif"))
+        written[path] = (gif, frames[-1][0])
+    return written

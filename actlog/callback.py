@@ -21,7 +21,7 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
-from actlog.animate import RunReader, make_gif
+from actlog.animate import animate_layers
 from actlog.backend import is_chief
 from actlog.events import EventBuilder, LayerPlan, write_record
 from actlog.extract import FeatureExtractor, FeatureMapError
@@ -237,6 +237,11 @@ class ActivationLogger(keras.callbacks.Callback):
         """What the background writer did in the last run (None before train begin)."""
         return None if self._worker is None else self._worker.stats
 
+    @property
+    def latest_stats(self) -> dict[str, Any]:
+        """The statistics of the last logged event, per layer path (see :mod:`actlog.stats`)."""
+        return {} if self._builder is None else dict(self._builder.latest_stats)
+
     def on_train_begin(self, logs: dict | None = None) -> None:
         probe = self._given_probe
         if probe is None:
@@ -304,11 +309,6 @@ class ActivationLogger(keras.callbacks.Callback):
             stats.full_waits,
             stats.full_wait_seconds,
         )
-
-    @property
-    def latest_stats(self) -> dict[str, Any]:
-        """The statistics of the last logged event, per layer path (see :mod:`actlog.stats`)."""
-        return {} if self._builder is None else dict(self._builder.latest_stats)
 
     def _build_and_log_initial(self) -> None:
         assert self._probe is not None, "on_train_begin sets the probe"
@@ -434,17 +434,14 @@ class ActivationLogger(keras.callbacks.Callback):
         if not runs:
             self._warn_once("animate", "actlog: animate=True needs a TensorBoard sink to read.")
             return
-        run = RunReader(runs[0].log_dir)
         folder = Path(runs[0].log_dir) / "animations"
-        for plan in self._builder.plans:
-            frames = run.series(f"activations/{plan.path}", 0)
-            path = make_gif(frames, folder / (plan.path.replace("/", "__") + ".gif"))
-            logger.info("actlog: wrote %s", path)
+        paths = [plan.path for plan in self._builder.plans]
+        for path, (gif, last_step) in animate_layers(runs[0].log_dir, paths, folder).items():
+            logger.info("actlog: wrote %s", gif)
             for sink in self.sinks:
                 if sink.enabled:
-                    last = frames[-1][0]
                     self._guard_sink(
-                        sink, sink.write_animation, f"animations/{plan.path}", str(path), last
+                        sink, sink.write_animation, f"animations/{path}", str(gif), last_step
                     )
         for sink in self.sinks:
             self._guard_sink(sink, sink.flush)
