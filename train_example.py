@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             stats=True,  # dead_filters/, on_rate/, ... scalars; dead filters framed in red
             weights=True,  # weights/<layer>: the filters' kernels
             overlays=3,  # overlays/<layer>: the 3 most active filters over each input
+            maximize_every_n_epochs=5,  # maximized/<layer>: what each filter looks for
+            animate=True,  # <log-dir>/actlog/animations/<layer>.gif at the end
         )
     )
     model.fit(
@@ -151,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         if run.settings.mode == "offline":
             print(f"W&B run saved offline in {run.dir}; upload it with:")
             print(f"  wandb sync {shlex.quote(os.path.dirname(run.dir))}")
+    animations = os.path.join(args.log_dir, "actlog", "animations")
+    print(f"Evolution of each layer, epoch after epoch: {animations}/<layer>.gif")
     print("View the logs with (every epoch kept, not TensorBoard's default 10 steps):")
     print(f"  tensorboard --logdir {shlex.quote(args.log_dir)} --samples_per_plugin images=100")
     return 0

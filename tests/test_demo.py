@@ -16,9 +16,11 @@ def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):
     images = read_images(tmp_path / "actlog")
     assert sorted(images) == [
         f"{kind}/{layer}"
-        for kind in ("activations", "overlays", "weights")
+        for kind in ("activations", "maximized", "overlays", "weights")
         for layer in ("conv2d", "conv2d_1")
     ]
     assert sorted(images["activations/conv2d_1"]) == [-1, 0]
+    assert sorted(images["maximized/conv2d_1"]) == [-1]  # then every 5 epochs
+    assert (tmp_path / "actlog" / "animations" / "conv2d_1.gif").is_file()
     # 64 maps of 11x11, upscaled x2, in an 8x8 grid with separators.
     assert decode_png(images["activations/conv2d_1"][0][2]).shape[:2] == (183, 183)
