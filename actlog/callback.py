@@ -313,7 +313,9 @@ class ActivationLogger(keras.callbacks.Callback):
     def _build_and_log_initial(self) -> None:
         assert self._probe is not None, "on_train_begin sets the probe"
         probe = self._probe = fit_probe_to_model(self._probe, self.model)
-        measured = measure_points(self.model, self._refs, self.measure_at)
+        measured = (
+            measure_points(self.model, self._refs, self.measure_at) if self.stats else self._refs
+        )
         extracted = list({ref.path: ref for ref in [*self._refs, *measured]}.values())
         self._extractor = FeatureExtractor(self.model, extracted)
         try:
@@ -337,7 +339,7 @@ class ActivationLogger(keras.callbacks.Callback):
             LayerPlan(
                 ref.path,
                 type(ref.layer).__name__,
-                point.path if self.stats else ref.path,
+                point.path,
                 self._geometry(ref, maps[ref.path], images) if self.overlays else None,
             )
             for ref, point in zip(self._refs, measured, strict=True)
@@ -354,20 +356,23 @@ class ActivationLogger(keras.callbacks.Callback):
             images,
             self._warn_once,
         )
-        self._maximizers = {}
-        if self.maximize_every_n_epochs:
-            for ref in self._refs:
-                if maps[ref.path].ndim == 4:
-                    filters = range(
-                        min(maps[ref.path].shape[-1], self.renderer.max_filters or 1 << 30)
-                    )
-                    self._maximizers[ref.path] = FilterMaximizer(
-                        self.model, ref, filters, steps=self.maximize_steps
-                    )
+        self._maximizers = self._make_maximizers(maps) if self.maximize_every_n_epochs else {}
         if self.log_initial:
             self._capture(INITIAL_STEP, maps)
             if self._maximizers:
                 self._capture_maximized(INITIAL_STEP)
+
+    def _make_maximizers(self, maps: dict[str, np.ndarray]) -> dict[str, FilterMaximizer]:
+        """One compiled maximizer per layer with 2-D maps, for its first ``max_filters``."""
+        maximizers = {}
+        for ref in self._refs:
+            if maps[ref.path].ndim == 4:
+                count = maps[ref.path].shape[-1]
+                filters = range(min(count, self.renderer.max_filters or count))
+                maximizers[ref.path] = FilterMaximizer(
+                    self.model, ref, filters, steps=self.maximize_steps
+                )
+        return maximizers
 
     def _geometry(self, ref: LayerRef, maps: np.ndarray, images: np.ndarray) -> Any:
         if maps.ndim != 4:

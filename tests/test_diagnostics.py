@@ -33,6 +33,7 @@ def relu_model():
         ]
     )
     model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    model.get_layer("conv").bias.assign(np.ones(6, np.float32))  # every filter on, to start
     return model
 
 
@@ -89,8 +90,10 @@ def linear_bn_relu(functional):
 @pytest.mark.parametrize("functional", [False, True])
 def test_linear_conv_is_measured_after_batchnorm_and_relu(functional):
     model = linear_bn_relu(functional)
+    conv = model.get_layer("conv")
+    conv.kernel.assign(np.abs(conv.kernel.numpy()))  # positive inputs: every conv output > 0
     bn = model.get_layer("bn")
-    beta = bn.beta.numpy()
+    beta = np.full(4, 10.0, np.float32)
     beta[2] = -100.0  # after BN, filter 2 is far below 0: ReLU kills it
     bn.beta.assign(beta)
     x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
@@ -102,9 +105,7 @@ def test_linear_conv_is_measured_after_batchnorm_and_relu(functional):
 
 def test_callback_reports_dead_filters_in_scalars_grids_tables_and_a_warning(tmp_path):
     model = relu_model()
-    conv = model.get_layer("conv")
-    conv.bias.assign(np.ones(6, np.float32))  # every filter on, then two killed
-    kill_filters(conv, [1, 4])
+    kill_filters(model.get_layer("conv"), [1, 4])
     x = np.random.default_rng(0).random((16, 10, 10, 1), dtype=np.float32)
     y = np.zeros(16, int)
     logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, min_tile_size=8)
