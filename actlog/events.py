@@ -193,13 +193,13 @@ class EventBuilder:
                 del since[index]
         for index in stats.dead:
             since.setdefault(index, step)
-        values = np.asarray(measured, np.float32).ravel()
+        values = _histogram_sample(measured)
         rows = [[index, since[index]] for index in stats.dead]
         return [
             Record("scalar", f"dead_filters/{plan.path}", stats.dead_fraction),
             Record("scalar", f"on_rate/{plan.path}", stats.on_rate),
             Record("scalar", f"mean_activation/{plan.path}", stats.mean),
-            Record("histogram", f"activation_hist/{plan.path}", values[np.isfinite(values)]),
+            Record("histogram", f"activation_hist/{plan.path}", values),
             Record("table", f"dead_filter_list/{plan.path}", (["filter", "dead since step"], rows)),
         ]
 
@@ -223,3 +223,15 @@ class EventBuilder:
             "aligned by receptive field."
         )
         return Record("images", f"overlays/{plan.path}", images, captions, description)
+
+
+#: Histograms are drawn from at most this many values per layer (an even stride through them).
+HISTOGRAM_SAMPLE = 1 << 14
+
+
+def _histogram_sample(activation: np.ndarray) -> np.ndarray:
+    """Up to :data:`HISTOGRAM_SAMPLE` finite values, evenly strided through the activation: a
+    histogram needs no more, and a large layer holds millions."""
+    flat = np.asarray(activation).reshape(-1)
+    sample = flat[:: max(1, flat.size // HISTOGRAM_SAMPLE)].astype(np.float32)
+    return sample[np.isfinite(sample)]
