@@ -23,7 +23,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-# Before keras is imported (lazily, below; the ``actlog`` package imports nothing heavy).
+# Before keras is imported (lazily, below). Note: ``python -m actlog.cli`` and the ``actlog``
+# script import the ``actlog`` package, and with it keras, before this line runs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 PROG = "actlog"
