@@ -18,6 +18,14 @@ import numpy as np
 
 from actlog.images import colormap_lut, image_grid
 
+#: Layers whose kernel is depthwise: one filter per (input channel, multiplier) pair.
+DEPTHWISE_TYPES: tuple[type[keras.layers.Layer], ...] = (
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+)
+
 
 def layer_kernel(layer: keras.layers.Layer) -> np.ndarray | None:
     """A conv layer's kernel as ``(spatial..., inputs, filters)`` host array, or None for a layer
@@ -35,9 +43,7 @@ def layer_kernel(layer: keras.layers.Layer) -> np.ndarray | None:
                   keras.layers.Conv3DTranspose)  # fmt: skip
     if isinstance(layer, transposed):  # stored as (spatial..., filters, inputs)
         kernel = np.swapaxes(kernel, -1, -2)
-    depthwise = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
-                 keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)  # fmt: skip
-    if isinstance(layer, depthwise):  # (spatial..., inputs, multiplier): one filter per pair
+    if isinstance(layer, DEPTHWISE_TYPES):  # (spatial..., inputs, multiplier): one filter per pair
         kernel = kernel.reshape(*kernel.shape[:-2], 1, -1)
     return kernel
 

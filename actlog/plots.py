@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from actlog.extract import extract
 from actlog.images import NONFINITE_RGB, check_cmap, check_normalize, feature_maps, value_range
-from actlog.kernels import layer_kernel
+from actlog.kernels import DEPTHWISE_TYPES, layer_kernel
 from actlog.layers import LayerRef, LayerSpec, select_layers
 from actlog.overlays import layer_geometry, stretch_geometry, upsample_map
 
@@ -39,13 +39,6 @@ FILTER_SCALE_LABEL = "each filter scaled to its own min..max"
 #: Opacity of the hottest overlay heat (as in actlog's overlay images).
 OVERLAY_STRENGTH = 0.7
 OVERLAY_CMAP = "inferno"
-
-_DEPTHWISE_TYPES = (
-    keras.layers.DepthwiseConv1D,
-    keras.layers.DepthwiseConv2D,
-    keras.layers.SeparableConv1D,
-    keras.layers.SeparableConv2D,
-)
 
 
 def plot_activations(
@@ -393,7 +386,7 @@ def _weights_figure(
         ScalarMappable(Normalize(-m, m), bar_map), ax=axes, label=label, shrink=_bar_shrink(axes)
     )
     notes = [how] if how else []
-    if isinstance(ref.layer, _DEPTHWISE_TYPES):
+    if isinstance(ref.layer, DEPTHWISE_TYPES):
         notes.append("depthwise: one filter per (channel, multiplier)")
     if kernel.ndim == 5:
         notes.append("mean over depth")
