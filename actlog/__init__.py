@@ -11,14 +11,16 @@ Example:
 
 from actlog.callback import INITIAL_STEP, ActivationLogger
 from actlog.extract import FeatureExtractor, extract
+from actlog.geometry import layer_geometry
 from actlog.images import GridRenderer, Grids, render_grids
 from actlog.kernels import kernel_images, layer_kernel
 from actlog.layers import CONV_LAYER_TYPES, select_layers
 from actlog.maximize import FilterMaximizer, maximize
-from actlog.overlays import layer_geometry, overlay_images
+from actlog.measure import activation_stats
+from actlog.overlays import overlay_images
 from actlog.plots import plot_activations, plot_maximized, plot_overlays, plot_weights
 from actlog.sinks import Sink, TensorBoardSink, WandbSink
-from actlog.stats import activation_stats, layer_stats
+from actlog.stats import layer_stats
 
 __version__ = "0.1.0"
 

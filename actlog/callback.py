@@ -25,14 +25,16 @@ from actlog.animate import animate_layers
 from actlog.backend import is_chief
 from actlog.events import EventBuilder, LayerPlan, write_record
 from actlog.extract import FeatureExtractor, FeatureMapError
+from actlog.geometry import layer_geometry
 from actlog.images import GridRenderer, check_cmap
 from actlog.kernels import layer_kernel
 from actlog.layers import LayerRef, LayerSpec, check_layer_spec, select_layers
 from actlog.maximize import FilterMaximizer
-from actlog.overlays import layer_geometry, stretch_geometry
+from actlog.measure import measure_points
+from actlog.options import MeasureAt
+from actlog.overlays import stretch_geometry
 from actlog.probe import Probe, fit_probe_to_model, is_dataset, make_probe
 from actlog.sinks import Sink, TensorBoardSink, make_sinks
-from actlog.stats import MeasureAt, measure_points
 from actlog.worker import BackgroundWorker, WorkerStats
 
 logger = logging.getLogger(__name__)

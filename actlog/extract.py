@@ -3,10 +3,9 @@
 Two ways in, both public Keras API and neither touching the user's weights:
 
 * Graph models (Functional, Sequential, and any model nesting those, such as a
-  ``keras.applications`` backbone inside a Sequential): the model is re-traced on fresh
-  ``keras.Input`` tensors with its own layers, swapping each nested model that holds a chosen
-  layer for a traced copy of itself, so one multi-output feature model shares every layer and
-  weight with the original.
+  ``keras.applications`` backbone inside a Sequential): a multi-output feature model is built
+  from the model graph (:mod:`actlog.graph`), traced once per model, sharing every layer and
+  weight with the original. Calling again adds nothing to the model.
 * Anything else (subclassed ``keras.Model``): the chosen layers' ``call`` is wrapped for the
   duration of one trace to record their outputs. Under TensorFlow the wrappers exist only while
   the compiled function is traced; afterwards the model is exactly as it was.
@@ -25,6 +24,7 @@ import keras
 import numpy as np
 
 from actlog.backend import compile_function, to_host
+from actlog.graph import ModelGraph, NotTraceable, model_graph
 from actlog.layers import LayerRef, LayerSpec, select_layers
 
 logger = logging.getLogger(__name__)
@@ -54,9 +54,10 @@ class FeatureExtractor:
         self.paths = [ref.path for ref in self.refs]
         self.trace_count = 0
         self.method = "graph"
+        graph = model_graph(model)
         try:
-            raw_fn = _graph_feature_fn(model, self.refs)
-        except _NotTraceable as reason:
+            raw_fn = _graph_feature_fn(graph, self.refs)
+        except NotTraceable as reason:
             logger.debug("Recording layer calls for %s: %s", model.name, reason)
             self.method = "recorder"
             raw_fn = _recording_feature_fn(model, self.refs)
@@ -122,74 +123,11 @@ class FeatureMapError(ValueError):
     """A chosen layer's output is not a feature map, or a chosen layer never runs."""
 
 
-class _NotTraceable(Exception):
-    """The model (or a nested model holding a chosen layer) is not a graph model."""
-
-
-def _is_graph_model(model: keras.Model) -> bool:
-    if isinstance(model, keras.Sequential):
-        return True
-    try:
-        return bool(model.inputs) and bool(model.outputs)
-    except (AttributeError, ValueError):
-        return False
-
-
-def _fresh_inputs(model: keras.Model) -> Any:
-    try:
-        structure = model.input if not isinstance(model, keras.Sequential) else model.inputs[0]
-    except (AttributeError, ValueError, IndexError) as error:
-        raise _NotTraceable(f"{model.name} has no symbolic inputs") from error
-    return keras.tree.map_structure(
-        lambda t: keras.Input(batch_shape=(None, *t.shape[1:]), dtype=t.dtype, name=t.name),
-        structure,
-    )
-
-
-def _graph_feature_fn(model: keras.Model, refs: list[LayerRef]) -> Callable[[Any], list[Any]]:
-    if not _is_graph_model(model):
-        raise _NotTraceable(f"{model.name} is a subclassed model")
-    wanted = {id(ref.layer): ref.path for ref in refs}
-    holders = {id(parent) for ref in refs for parent in ref.parents}
-    captured: dict[str, Any] = {}
-
-    def call_layer(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
-        output = trace(layer, args[0]) if id(layer) in holders else layer(*args, **kwargs)
-        if id(layer) in wanted:
-            captured.setdefault(wanted[id(layer)], output)
-        return output
-
-    def trace(graph: keras.Model, inputs: Any) -> Any:
-        if isinstance(graph, keras.Sequential):
-            x = inputs
-            for layer in graph.layers:
-                x = call_layer(layer, x)
-            return x
-        if not _is_graph_model(graph):
-            raise _NotTraceable(f"nested model {graph.name} is a subclassed model")
-        clone = keras.models.clone_model(
-            graph,
-            input_tensors=inputs,
-            clone_function=lambda layer: layer,
-            call_function=call_layer,
-        )
-        return clone.output
-
-    inputs = _fresh_inputs(model)
-    try:
-        trace(model, inputs)
-    except _NotTraceable:
-        raise
-    except Exception as error:  # A graph Keras cannot re-trace: fall back to recording calls.
-        raise _NotTraceable(f"re-tracing failed: {error}") from error
-    missing = [ref.path for ref in refs if ref.path not in captured]
-    if missing:
-        raise _NotTraceable(f"layers not reached by re-tracing: {missing}")
-    for ref in refs:
-        shape = captured[ref.path].shape
-        if len(shape) < 3:
-            raise FeatureMapError(_not_a_feature_map(ref, shape))
-    feature_model = keras.Model(inputs, [captured[ref.path] for ref in refs])
+def _graph_feature_fn(graph: ModelGraph, refs: list[LayerRef]) -> Callable[[Any], list[Any]]:
+    feature_model = graph.feature_model(refs)
+    for ref, output in zip(refs, feature_model.outputs, strict=True):
+        if len(output.shape) < 3:
+            raise FeatureMapError(_not_a_feature_map(ref, output.shape))
 
     def run(x: Any) -> list[Any]:
         outputs = feature_model(x, training=False)

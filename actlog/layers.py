@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -158,76 +157,3 @@ def _no_match_message(model: keras.Model, every: list[LayerRef], selector: Layer
         f"No layer of model {model.name!r} matches {selector!r}.{hint} "
         f"Layer paths are: {', '.join(shown)}{more}"
     )
-
-
-#: Layers after which a filter can be dead (its output <= 0 everywhere).
-ACTIVATION_LAYER_TYPES: tuple[type[keras.layers.Layer], ...] = (
-    keras.layers.ReLU,
-    keras.layers.Activation,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-)
-
-
-def activation_point(model: keras.Model, ref: LayerRef) -> LayerRef:
-    """Where the filters of ``ref`` can die: the layer whose output to measure.
-
-    A layer with its own non-linear activation is measured itself. A layer with a linear
-    activation that feeds (only) a BatchNormalization and/or an activation layer
-    (:data:`ACTIVATION_LAYER_TYPES`) is measured after that activation. Anything else is
-    measured itself. Consumers are read from the model's structure (``get_config`` of
-    Functional models, the order of Sequential ones); a subclassed model's structure is unknown,
-    so its layers are measured themselves.
-    """
-    if not _has_linear_activation(ref.layer):
-        return ref
-    container = ref.parents[-1] if ref.parents else model
-    consumers = _consumers(container)
-    prefix = ref.path[: len(ref.path) - len(ref.layer.name)]
-    current, passed_norm = ref.layer.name, False
-    while True:
-        following = consumers.get(current, [])
-        if len(following) != 1:
-            return ref
-        layer = container.get_layer(following[0])
-        if isinstance(layer, ACTIVATION_LAYER_TYPES):
-            return LayerRef(prefix + layer.name, layer, ref.parents)
-        if isinstance(layer, keras.layers.BatchNormalization) and not passed_norm:
-            current, passed_norm = layer.name, True
-            continue
-        return ref
-
-
-def _has_linear_activation(layer: keras.layers.Layer) -> bool:
-    activation = getattr(layer, "activation", None)
-    return activation is None or activation is keras.activations.linear
-
-
-def _consumers(model: keras.Model) -> dict[str, list[str]]:
-    """Layer name -> names of the layers that take its output (each once)."""
-    names = [layer.name for layer in model.layers]
-    if isinstance(model, keras.Sequential):
-        return {a: [b] for a, b in itertools.pairwise(names)}
-    try:
-        config = model.get_config()
-    except Exception:  # a model whose config cannot be built: its structure is unknown
-        return {}
-    consumers: dict[str, list[str]] = {}
-    for entry in config.get("layers", []) if isinstance(config, dict) else []:
-        for source in set(history_names(entry.get("inbound_nodes", []))):
-            consumers.setdefault(source, []).append(entry["name"])
-    return consumers
-
-
-def history_names(node: object) -> Iterator[str]:
-    """The producing layer names (``keras_history``) anywhere in a config structure."""
-    if isinstance(node, dict):
-        history = node.get("config", {}).get("keras_history") if "config" in node else None
-        if isinstance(history, list | tuple) and history:
-            yield str(history[0])
-        for value in node.values():
-            yield from history_names(value)
-    elif isinstance(node, list | tuple):
-        for value in node:
-            yield from history_names(value)

@@ -7,7 +7,8 @@ each step. All chosen filters run as one batch, one image per filter, so each st
 forward and one backward pass; the step is compiled once and reused; a fixed seed gives the same
 images for the same weights, so frames are comparable across epochs.
 
-The gradient is taken with ``tf.GradientTape``: the TensorFlow-specific part of actlog.
+The step is written with ``keras.ops``; its gradient and compilation come from the backend seam
+(:func:`actlog.backend.value_and_grad`, :func:`actlog.backend.compile_function`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from actlog.backend import compile_function, to_host, value_and_grad
 from actlog.extract import FeatureExtractor
 from actlog.layers import LayerRef, select_layers
 
@@ -76,8 +78,6 @@ class FilterMaximizer:
         jitter: int = 2,
         input_range: tuple[float, float] = (0.0, 1.0),
     ) -> None:
-        import tensorflow as tf
-
         ref = layer if isinstance(layer, LayerRef) else _single_layer(model, layer)
         self.ref, self.steps, self.jitter, self.input_range = ref, steps, jitter, input_range
         try:
@@ -99,34 +99,33 @@ class FilterMaximizer:
         if bad or not self.filters:
             raise ValueError(f"Layer {ref.path!r} has filters 0-{channels - 1}; got {bad or []}.")
         self.trace_count = 0
-        one_hot = tf.one_hot(self.filters, channels, dtype=tf.float32)
+        one_hot = keras.ops.one_hot(self.filters, channels, dtype="float32")
         forward = extractor.call_tensors
+        ops = keras.ops
 
         def objective(images: Any) -> Any:
-            maps = tf.cast(forward(images)[0], tf.float32)
-            if maps.shape.rank != 4:
+            maps = ops.cast(forward(images)[0], "float32")
+            if len(maps.shape) != 4:
                 raise ValueError(f"maximize needs 2-D feature maps; {ref.path!r} has {maps.shape}")
             height, width = maps.shape[1], maps.shape[2]
             border = 2 if min(height, width) > 6 else (1 if min(height, width) > 2 else 0)
             inner = maps[:, border : height - border, border : width - border, :]
-            return tf.reduce_sum(tf.reduce_mean(inner, axis=(1, 2)) * one_hot, axis=1)
+            return ops.sum(ops.mean(inner, axis=(1, 2)) * one_hot, axis=1)
+
+        gradient = value_and_grad(objective)
 
         def step(images: Any, shift: Any) -> tuple[Any, Any]:
             self.trace_count += 1  # runs once per trace
-            rolled = tf.roll(images, shift=shift, axis=[1, 2])
-            with tf.GradientTape() as tape:
-                tape.watch(rolled)
-                per_filter = objective(rolled)
-                total = tf.reduce_sum(per_filter)
-            grads = tape.gradient(total, rolled)
-            norms = tf.norm(tf.reshape(grads, (tf.shape(grads)[0], -1)), axis=1)
-            grads = grads / (tf.reshape(norms, (-1, 1, 1, 1)) + 1e-8)
-            updated = rolled + tf.cast(step_size, grads.dtype) * grads
-            return tf.roll(updated, shift=-shift, axis=[1, 2]), per_filter
+            rolled = ops.roll(ops.roll(images, shift[0], axis=1), shift[1], axis=2)
+            per_filter, grads = gradient(rolled)
+            norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3), keepdims=True))
+            updated = rolled + step_size * grads / (norms + 1e-8)
+            unrolled = ops.roll(ops.roll(updated, -shift[0], axis=1), -shift[1], axis=2)
+            return unrolled, per_filter
 
-        spec = tf.TensorSpec((len(self.filters), *self.input_shape), self.dtype)
-        self._step = tf.function(step, input_signature=[spec, tf.TensorSpec((2,), tf.int32)])
-        self._objective = tf.function(objective, input_signature=[spec])
+        spec = ((len(self.filters), *self.input_shape), self.dtype)
+        self._step = compile_function(step, [spec, ((2,), "int32")])
+        self._objective = compile_function(objective, [spec])
 
     def __call__(self, seed: int = 0) -> Maximized:
         """Runs the ascent from the seed's start image (same seed, same weights: same images)."""
@@ -135,12 +134,12 @@ class FilterMaximizer:
         shape = (len(self.filters), *self.input_shape)
         images = ((lo + hi) / 2 + (hi - lo) / 8 * rng.uniform(-1, 1, shape)).astype(self.dtype)
         shifts = rng.integers(-self.jitter, self.jitter + 1, (self.steps, 2)).astype(np.int32)
-        start = np.asarray(self._objective(images))
+        start = to_host(self._objective(images))
         for shift in shifts:
             images, _ = self._step(images, shift)
-        end = np.asarray(self._objective(images))
+        end = to_host(self._objective(images))
         inactive = [f for f, value in zip(self.filters, end, strict=True) if not value > 0]
-        display = _for_display(np.asarray(images, np.float32))
+        display = _for_display(to_host(images).astype(np.float32))
         for index, value in enumerate(end):
             if not value > 0:
                 display[index] = 0.5

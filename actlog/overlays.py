@@ -1,23 +1,18 @@
-"""Overlays: which region of the input turned a filter on.
+"""Overlays: which region of the input turned a filter on. Pure NumPy, no I/O.
 
-A feature map's cell ``j`` looks at the input around ``offset + stride * j`` (per spatial
-axis). :func:`layer_geometry` finds that stride and offset from the layers between the input and
-the chosen layer (kernel sizes, strides, dilation and ``"valid"``/``"same"`` padding of conv and
-pooling layers, zero padding and cropping); :func:`overlay_images` resamples the maps to the
-input's pixels with that alignment (bilinear) and blends them as heatmaps over the input image.
+A feature map's cell ``j`` looks at the input around ``offset + stride * j`` (a
+:class:`Geometry`, per spatial axis; :mod:`actlog.geometry` finds it for a model's layer).
+:func:`overlay_images` resamples the maps to the input's pixels with that alignment (bilinear)
+and blends them as heatmaps over the input image.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 
 from actlog.images import colormap_lut, resize_nearest, tile, tile_size
-from actlog.layers import LayerRef, history_names
 
 
 @dataclass(frozen=True)
@@ -33,107 +28,6 @@ def stretch_geometry(input_size: tuple[int, int], map_size: tuple[int, int]) -> 
     stride = tuple(i / m for i, m in zip(input_size, map_size, strict=True))
     return Geometry(stride, tuple((s - 1) / 2 for s in stride))  # type: ignore[arg-type]
 
-
-def layer_geometry(
-    model: keras.Model, ref: LayerRef, input_size: tuple[int, int]
-) -> Geometry | None:
-    """The alignment of ``ref``'s 2-D maps with the model's (first) input, or None when a layer
-    in between changes geometry in a way not modelled (upsampling, transposed convolution,
-    resizing) or the path cannot be read (subclassed models)."""
-    try:
-        chain = list(_chain(model, ref))
-    except _Unknown:
-        return None
-    stride, offset, size = [1.0, 1.0], [0.0, 0.0], list(input_size)
-    for layer in chain:
-        step = _layer_step(layer, size)
-        if step is None:
-            return None
-        for axis in (0, 1):
-            layer_stride, shift, size[axis] = step[axis]
-            offset[axis] += stride[axis] * shift
-            stride[axis] *= layer_stride
-    return Geometry((stride[0], stride[1]), (offset[0], offset[1]))
-
-
-class _Unknown(Exception):
-    pass
-
-
-_IDENTITY_TYPES = (
-    keras.layers.BatchNormalization,
-    keras.layers.LayerNormalization,
-    keras.layers.ReLU,
-    keras.layers.Activation,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Dropout,
-    keras.layers.SpatialDropout2D,
-    keras.layers.Rescaling,
-    keras.layers.Normalization,
-    keras.layers.Add,
-    keras.layers.Multiply,
-    keras.layers.Average,
-    keras.layers.Maximum,
-    keras.layers.Concatenate,
-    keras.layers.InputLayer,
-)
-
-
-def _layer_step(layer: keras.layers.Layer, size: list[int]) -> list[tuple] | None:
-    """Per axis: (stride, shift of the centre, output size), or None if not modelled."""
-    if isinstance(layer, _IDENTITY_TYPES):
-        return [(1, 0.0, size[0]), (1, 0.0, size[1])]
-    if isinstance(layer, keras.layers.ZeroPadding2D):
-        (top, bottom), (left, right) = layer.padding
-        return [(1, -float(top), size[0] + top + bottom), (1, -float(left), size[1] + left + right)]
-    if isinstance(layer, keras.layers.Cropping2D):
-        (top, bottom), (left, right) = layer.cropping
-        return [(1, float(top), size[0] - top - bottom), (1, float(left), size[1] - left - right)]
-    kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
-    strides, padding = getattr(layer, "strides", None), getattr(layer, "padding", None)
-    transposed = isinstance(layer, keras.layers.Conv2DTranspose)
-    if kernel is None or strides is None or padding not in ("valid", "same") or transposed:
-        return None
-    dilation = getattr(layer, "dilation_rate", (1, 1))
-    steps = []
-    for axis in (0, 1):
-        k_eff = (kernel[axis] - 1) * dilation[axis] + 1
-        n, st = size[axis], strides[axis]
-        if padding == "valid":
-            out, pad_before = (n - k_eff) // st + 1, 0
-        else:
-            out = math.ceil(n / st)
-            pad_before = max((out - 1) * st + k_eff - n, 0) // 2
-        steps.append((st, (k_eff - 1) / 2 - pad_before, out))
-    return steps
-
-
-def _chain(model: keras.Model, ref: LayerRef) -> Iterator[keras.layers.Layer]:
-    """The layers from the model's input to ``ref``'s layer along first inputs, descending
-    into the nested models that hold it."""
-    containers = [model, *ref.parents]
-    targets = [*ref.parents, ref.layer]
-    for container, target in zip(containers, targets, strict=True):
-        path = _path_in(container, target.name)
-        yield from path[:-1] if target is not ref.layer else path
-
-
-def _path_in(container: keras.Model, name: str) -> list[keras.layers.Layer]:
-    if isinstance(container, keras.Sequential):
-        names = [layer.name for layer in container.layers]
-        return container.layers[: names.index(name) + 1]
-    try:
-        entries = {entry["name"]: entry for entry in container.get_config()["layers"]}
-    except Exception as error:  # subclassed: no readable structure
-        raise _Unknown from error
-    path, current = [], name
-    while current in entries:
-        path.append(container.get_layer(current))
-        sources = list(history_names(entries[current].get("inbound_nodes", [])))
-        current = sources[0] if sources else None
-    return path[::-1]
 
 
 def _bilinear_matrix(out_size: int, in_size: int, stride: float, offset: float) -> np.ndarray:

@@ -27,10 +27,11 @@ from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
 from actlog.extract import extract
+from actlog.geometry import layer_geometry
 from actlog.images import NONFINITE_RGB, check_cmap, check_normalize, feature_maps, value_range
 from actlog.kernels import DEPTHWISE_TYPES, layer_kernel
 from actlog.layers import LayerRef, LayerSpec, select_layers
-from actlog.overlays import layer_geometry, stretch_geometry, upsample_map
+from actlog.overlays import stretch_geometry, upsample_map
 
 __all__ = ["plot_activations", "plot_maximized", "plot_overlays", "plot_weights"]
 

@@ -1,7 +1,7 @@
 """Per-filter activation statistics: dead and dormant filters, on-rate, mean, max. Pure NumPy.
 
 * **Dead**: a filter whose output is <= 0 everywhere, for every probe sample (after a ReLU it
-  never turns on; measure after the activation, see :mod:`actlog.layers`).
+  never turns on; measure after the activation, see :mod:`actlog.measure`).
 * **Dormant** (Sokar et al. 2023, "ReDo"): a filter whose mean absolute activation, divided by
   the mean of that over the layer's filters, is at or below a threshold (0.025 by default).
 * **On-rate**: the share of the layer's outputs that are > 0.
@@ -12,15 +12,8 @@ A small probe overstates deadness: a filter may turn on for inputs the probe lac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
-import keras
 import numpy as np
-
-from actlog.extract import FeatureExtractor
-from actlog.layers import LayerRef, LayerSpec, activation_point, select_layers
-
-MeasureAt = Literal["activation", "layer"]
 
 
 @dataclass(frozen=True)
@@ -99,59 +92,3 @@ def layer_stats(activation: np.ndarray, dormant_threshold: float = 0.025) -> Lay
         filters=filters,
         filter_mean_abs=filter_mean_abs,
     )
-
-
-def measure_points(
-    model: keras.Model, refs: list[LayerRef], measure_at: MeasureAt = "activation"
-) -> list[LayerRef]:
-    """For each chosen layer, the layer whose output its statistics are measured on:
-    ``"activation"``: after the activation where the layer's own is linear (see
-    :func:`actlog.layers.activation_point`); ``"layer"``: the layer itself."""
-    if measure_at not in ("activation", "layer"):
-        raise ValueError(f"measure_at must be 'activation' or 'layer'; got {measure_at!r}.")
-    if measure_at == "layer":
-        return list(refs)
-    return [activation_point(model, ref) for ref in refs]
-
-
-def activation_stats(
-    model: keras.Model,
-    x: Any,
-    layers: LayerSpec = "conv",
-    dormant_threshold: float = 0.025,
-    measure_at: MeasureAt = "activation",
-) -> dict[str, dict[str, Any]]:
-    """Per-filter health of the chosen layers on input ``x``.
-
-    Args:
-        model: a built Keras model of any kind actlog supports.
-        x: an input batch (the more samples, the less deadness is overstated).
-        layers: which layers; default every convolution layer.
-        dormant_threshold: tau of the dormant test (0.025 by default; 0 and 0.1 are also used).
-        measure_at: ``"activation"`` measures a conv layer with a linear activation after the
-            BatchNormalization/activation layer that follows it, where filters can die;
-            ``"layer"`` measures each layer's own output.
-
-    Returns:
-        Layer path -> ``{"dead", "dormant", "dead_fraction", "on_rate", "mean", "max",
-        "nan_count", "measured_at"}``; ``measured_at`` is the path of the layer measured.
-
-    Example:
-        ```python
-        stats = actlog.activation_stats(model, x_val[:256])
-        stats["conv2d"]["dead"]  # [3, 17]: filters that never turn on
-        ```
-    """
-    if not model.built:
-        raise ValueError(f"Model {model.name!r} is not built yet: call it on data or fit it.")
-    refs = select_layers(model, layers)
-    points = measure_points(model, refs, measure_at)
-    unique = list({point.path: point for point in points}.values())
-    maps = FeatureExtractor(model, unique, compile=False)(x)
-    return {
-        ref.path: {
-            **layer_stats(maps[point.path], dormant_threshold).as_dict(),
-            "measured_at": point.path,
-        }
-        for ref, point in zip(refs, points, strict=True)
-    }
