@@ -184,6 +184,13 @@ def colorize(values: np.ndarray, cmap: str | None, mask: np.ndarray | None) -> n
     return images
 
 
+def grid_shape(count: int) -> tuple[int, int]:
+    """The near-square grid for ``count`` tiles, filled row-major: ``(rows, cols)``, with
+    ``cols = ceil(sqrt(count))``."""
+    cols = math.ceil(math.sqrt(count))
+    return math.ceil(count / cols), cols
+
+
 def tile_size(count: int, h: int, w: int, strips: bool, min_tile: int, max_size: int) -> tuple:
     """The grid's column count and each tile's ``(height, width)`` in pixels.
 
@@ -196,8 +203,7 @@ def tile_size(count: int, h: int, w: int, strips: bool, min_tile: int, max_size:
         th = max(2, min_tile // 2)
         tw = w * max(1, math.ceil(4 * min_tile / w))
     else:
-        cols = math.ceil(math.sqrt(count))
-        rows = math.ceil(count / cols)
+        rows, cols = grid_shape(count)
         factor = max(1, math.ceil(min_tile / min(h, w)))
         th, tw = h * factor, w * factor
     room_h = max(1, (max_size - (rows - 1)) // rows)
@@ -206,6 +212,18 @@ def tile_size(count: int, h: int, w: int, strips: bool, min_tile: int, max_size:
         shrink = min(room_h / th, room_w / tw)
         th, tw = max(1, int(th * shrink)), max(1, int(tw * shrink))
     return cols, th, tw
+
+
+def display_image(image: np.ndarray, rgb: bool = False) -> np.ndarray:
+    """An input image ``(H, W, C)`` or ``(H, W)`` scaled to [0, 1] by its own min..max (NaN is 0;
+    a constant image is all 0): 3 channels as RGB ``(H, W, 3)``, others the first channel as
+    ``(H, W)``, or with ``rgb`` that channel repeated to ``(H, W, 3)``."""
+    picture = np.nan_to_num(np.asarray(image, np.float32))
+    if picture.ndim == 3 and picture.shape[-1] != 3:
+        picture = picture[..., 0]
+    lo, hi = float(picture.min()), float(picture.max())
+    unit = (picture - lo) / (hi - lo) if hi > lo else np.zeros_like(picture)
+    return np.repeat(unit[..., None], 3, axis=-1) if rgb and unit.ndim == 2 else unit
 
 
 def resize_nearest(images: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -48,6 +48,33 @@ def layer_kernel(layer: keras.layers.Layer) -> np.ndarray | None:
     return kernel
 
 
+def kernel_tiles(
+    kernel: np.ndarray, max_filters: int | None = None, rgb: bool = True
+) -> np.ndarray:
+    """A kernel's filters as float32 tiles, unscaled: ``(filters, height, width, 3)`` for a
+    kernel with 3 input channels when ``rgb`` (each channel's weights), else
+    ``(filters, height, width)``, the mean over the input channels. 1-D kernels give one-row
+    tiles (height 1); 3-D kernels are averaged over depth. NaN stays NaN.
+
+    Args:
+        kernel: ``(spatial..., inputs, filters)`` (1 to 3 spatial axes).
+        max_filters: keep the first this many filters (None: all).
+        rgb: whether a kernel with 3 input channels gives RGB tiles.
+    """
+    k = np.asarray(kernel, dtype=np.float32)
+    if not 3 <= k.ndim <= 5:
+        raise ValueError(f"Expected a kernel (spatial..., inputs, filters); got {k.shape}.")
+    if max_filters is not None:
+        k = k[..., :max_filters]
+    if k.ndim == 3:
+        k = k[None]
+    elif k.ndim == 5:
+        k = k.mean(axis=0)
+    if rgb and k.shape[2] == 3:
+        return k.transpose(3, 0, 1, 2)  # (filters, h, w, 3)
+    return k.mean(axis=2).transpose(2, 0, 1)  # (filters, h, w)
+
+
 def kernel_images(
     kernel: np.ndarray,
     max_filters: int | None = 64,
@@ -70,20 +97,7 @@ def kernel_images(
         image = kernel_images(layer_kernel(model.get_layer("conv2d")), cmap="RdBu_r")
         ```
     """
-    k = np.asarray(kernel, dtype=np.float32)
-    if not 3 <= k.ndim <= 5:
-        raise ValueError(f"Expected a kernel (spatial..., inputs, filters); got {k.shape}.")
-    if max_filters is not None:
-        k = k[..., :max_filters]
-    if k.ndim == 3:
-        k = k[None]
-    elif k.ndim == 5:
-        k = k.mean(axis=0)
-    inputs = k.shape[2]
-    if inputs == 3 and cmap is None:
-        tiles = k.transpose(3, 0, 1, 2)  # (filters, h, w, 3)
-    else:
-        tiles = k.mean(axis=2).transpose(2, 0, 1)  # (filters, h, w)
+    tiles = kernel_tiles(kernel, max_filters, rgb=cmap is None)
     values = _symmetric_uint8(np.nan_to_num(tiles))
     if values.ndim == 3:
         values = colormap_lut(cmap)[values] if cmap else values[..., None]

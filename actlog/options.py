@@ -92,10 +92,3 @@ class LoggerOptions:
         check_layer_spec(self.layers)
         if os.path.isfile(self.log_dir):
             raise ValueError(f"log_dir {os.fspath(self.log_dir)!r} is a file; pass a directory.")
-
-    def due(self, step: int, every_n_epochs: int | None) -> bool:
-        """Whether an output logged every ``every_n_epochs`` epochs (None: never) is due at
-        ``step`` (an epoch, or :data:`~actlog.records.INITIAL_STEP`)."""
-        if every_n_epochs is None:
-            return False
-        return step < 0 or (step + 1) % every_n_epochs == 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actlog.images import colormap_lut, resize_nearest, tile, tile_size
+from actlog.images import colormap_lut, display_image, resize_nearest, tile, tile_size
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,11 @@ def overlay_images(
     batch, height, width = inputs.shape[:3]
     maps = np.nan_to_num(np.asarray(activation, np.float32))
     k = min(top_k, maps.shape[-1])
-    chosen = np.argsort(-maps.mean(axis=(1, 2)), axis=1, kind="stable")[:, :k]
+    chosen = top_filters(maps, k)
     lut = colormap_lut(cmap).astype(np.float32)
     tiles = np.empty((batch, k, height, width, 3), np.uint8)
     for b in range(batch):
-        base = _display_rgb(inputs[b])
+        base = display_image(inputs[b], rgb=True) * 255.0
         for slot, index in enumerate(chosen[b]):
             heat = upsample_map(maps[b, :, :, index], (height, width), geometry)
             lo, hi = heat.min(), heat.max()
@@ -98,10 +98,7 @@ def overlay_images(
     return tile(resize_nearest(tiles, th, tw), cols), chosen
 
 
-def _display_rgb(image: np.ndarray) -> np.ndarray:
-    image = np.nan_to_num(np.asarray(image, np.float32))
-    if image.ndim == 2:
-        image = image[..., None]
-    image = image if image.shape[-1] == 3 else np.repeat(image[..., :1], 3, axis=-1)
-    lo, hi = image.min(), image.max()
-    return (image - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(image)
+def top_filters(maps: np.ndarray, k: int) -> np.ndarray:
+    """The indices of the ``k`` most active filters of maps ``(..., h, w, filters)``: highest
+    mean activation first, ties by index; shape ``(..., min(k, filters))``."""
+    return np.argsort(-maps.mean(axis=(-3, -2)), axis=-1, kind="stable")[..., :k]

@@ -221,3 +221,11 @@ def _is_batched(dataset: Any, model: keras.Model | None) -> bool:
         return len(first.shape) == len(first_input.shape)
     # Without a model, a batched dataset is told by its unknown batch size.
     return len(first.shape) > 0 and first.shape[0] is None
+
+
+def first_input(x: Any) -> Any:
+    """The first input of a batch: the array itself, a list's or tuple's first, a dict's first
+    value."""
+    if isinstance(x, Mapping):
+        return next(iter(x.values()))
+    return x[0] if isinstance(x, list | tuple) else x

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .tbread import event_run_dirs, read_images
+from actlog.reader import event_run_dirs, read_images
 
 HOST = "127.0.0.1"
 _POLL_S = 0.2

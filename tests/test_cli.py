@@ -20,16 +20,9 @@ import pytest
 from PIL import Image
 
 import actlog
-from actlog.animate import (
-    RunReader,
-    UnknownTagError,
-    find_run_dir,
-    image_tags,
-    label_strip_height,
-    make_gif,
-    read_image_series,
-)
+from actlog.animate import label_strip_height, make_gif
 from actlog.cli import Progress, load_image, main, sanitize_tag
+from actlog.reader import RunReader, UnknownTagError, find_run_dir, image_tags, read_image_series
 from tests import models
 
 SCRIPT = Path(sys.executable).parent / "actlog"

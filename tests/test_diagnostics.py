@@ -8,8 +8,8 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import EventA
 import actlog
 from actlog.images import MARK_RGB, SEPARATOR_GRAY
 from actlog.overlays import Geometry, upsample_map
+from actlog.reader import decode_png, read_images, read_scalars
 from tests import models
-from tests.tbread import decode_png, read_images, read_scalars
 
 layers = keras.layers
 

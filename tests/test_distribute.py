@@ -24,8 +24,8 @@ import pytest
 
 import actlog
 import actlog.backend
+from actlog.reader import decode_png, event_run_dirs, read_images
 from tests import distributed_worker as worker
-from tests.tbread import decode_png, event_run_dirs, read_images
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_SCRIPT = ROOT / "tests" / "distributed_worker.py"

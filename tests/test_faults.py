@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import actlog
+from actlog.reader import read_images
 from tests import models
-from tests.tbread import read_images
 
 
 class FailingSink(actlog.Sink):

@@ -1,4 +1,4 @@
-"""The test helpers themselves: reading event files back, and a real TensorBoard server."""
+"""Reading event files back (actlog.reader, as the tests use it), and a real TensorBoard server."""
 
 from __future__ import annotations
 
@@ -12,15 +12,17 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests import tbserver
-from tests.tbread import (
+from actlog.reader import (
+    decode_image,
     decode_png,
     event_run_dirs,
+    has_event_files,
     read_descriptions,
     read_image_events,
     read_images,
     read_scalars,
 )
+from tests import tbserver
 from tests.tbserver import TensorBoardClient, TensorBoardHTTPError, tensorboard_server
 
 STEPS = [-1, 0, 1, 2]
@@ -154,6 +156,8 @@ def test_event_run_dirs(logs: tuple[Path, Expected], tmp_path: Path) -> None:
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile" / "events.out.tfevents.2.host.profile-empty").write_bytes(b"")
     assert event_run_dirs(tmp_path) == ["."]
+    assert has_event_files(tmp_path) and not has_event_files(tmp_path / "profile")
+    assert not has_event_files(root) and has_event_files(root / "run_a")
 
 
 def test_missing_directories_raise(tmp_path: Path) -> None:
@@ -178,6 +182,26 @@ def test_decode_png_rejects_other_formats() -> None:
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(buffer, format="BMP")
     with pytest.raises(ValueError, match="not a PNG"):
         decode_png(buffer.getvalue())
+
+
+def test_decode_image_strict_or_lenient() -> None:
+    def encode(pixels: np.ndarray, image_format: str = "PNG") -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format=image_format)
+        return buffer.getvalue()
+
+    grey = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    grey_alpha = np.stack([grey, np.full_like(grey, 200)], axis=-1)
+    deep = (np.arange(6, dtype=np.uint16) * 1000).reshape(2, 3)
+    np.testing.assert_array_equal(decode_image(encode(grey, "BMP")), grey)  # any format
+    np.testing.assert_array_equal(decode_image(encode(grey_alpha)), grey)  # grey or RGB(A)
+    np.testing.assert_array_equal(decode_image(encode(grey_alpha), strict=True), grey_alpha)
+    assert decode_image(encode(deep)).dtype == np.uint8
+    for strict_decode in (decode_png, lambda data: decode_image(data, strict=True)):
+        with pytest.raises(ValueError, match="8-bit"):
+            strict_decode(encode(deep))
+        with pytest.raises(ValueError, match="not a PNG"):
+            strict_decode(encode(grey, "BMP"))
 
 
 # --- a real TensorBoard server -------------------------------------------------------------

@@ -5,8 +5,8 @@ import pytest
 
 import actlog
 from actlog.maximize import FilterMaximizer
+from actlog.reader import decode_png, read_images
 from tests import models
-from tests.tbread import decode_png, read_images
 
 
 def switched_on(model):

@@ -8,9 +8,9 @@ from PIL import Image
 from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 
 import actlog
+from actlog.reader import decode_png, read_images, read_scalars
 from actlog.sinks import make_sinks
 from actlog.sinks.png import encode_png
-from tests.tbread import decode_png, read_images, read_scalars
 
 
 @pytest.mark.parametrize("shape", [(5, 7), (5, 7, 1), (6, 3, 3), (4, 4, 4)])

@@ -8,8 +8,8 @@ import keras
 import numpy as np
 
 import actlog
+from actlog.reader import decode_png, read_images
 from tests import models
-from tests.tbread import decode_png, read_images
 from tests.tbserver import tensorboard_server
 
 

@@ -10,8 +10,8 @@ import wandb
 from wandb.integration.keras import WandbMetricsLogger
 
 import actlog
+from actlog.reader import decode_png, event_run_dirs, read_images
 from tests import models
-from tests.tbread import decode_png, event_run_dirs, read_images
 from tests.wandbread import (
     find_run_dir,
     history_rows,

@@ -1,8 +1,9 @@
 """The one small interface every destination of actlog implements.
 
-A sink only writes: it knows nothing of Keras, models or layers. It receives finished uint8
-images and numbers, keyed by tag and step, and is used from one thread at a time (the logger's
-background worker). A custom sink needs only :meth:`Sink.write_images`.
+A sink only writes: it knows nothing of Keras, models or layers. It receives the typed
+records of :mod:`actlog.records` (finished uint8 images, numbers, tables), each with its step,
+and is used from one thread at a time (the logger's background worker). A custom sink needs
+only :meth:`Sink.write_images`; :meth:`Sink.write` hands each record to the method of its kind.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import abc
 from collections.abc import Sequence
 
 import numpy as np
+
+from actlog.records import Animation, Histogram, ImageSet, Record, Scalar, Table
 
 
 class Sink(abc.ABC):
@@ -29,6 +32,22 @@ class Sink(abc.ABC):
         """False when nothing written would be kept (a disabled W&B run): the logger then
         skips the work of rendering."""
         return True
+
+    def write(self, record: Record, step: int) -> None:
+        """Writes ``record`` at ``step`` with the method of its kind."""
+        if isinstance(record, ImageSet):
+            self.write_images(record.tag, record.images, step, record.captions,
+                              record.description)  # fmt: skip
+        elif isinstance(record, Scalar):
+            self.write_scalar(record.tag, record.value, step)
+        elif isinstance(record, Histogram):
+            self.write_histogram(record.tag, record.values, step)
+        elif isinstance(record, Table):
+            self.write_table(record.tag, record.columns, record.rows, step)
+        elif isinstance(record, Animation):
+            self.write_animation(record.tag, str(record.path), step)
+        else:
+            raise TypeError(f"Not an actlog record: {record!r}")
 
     def open(self) -> None:  # noqa: B027 - optional hook
         """Checks that the destination can be written; raises with a clear message if not."""

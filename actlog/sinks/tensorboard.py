@@ -1,10 +1,11 @@
 """TensorBoard event files: one run directory, written record by record.
 
-Events are built with TensorBoard's own protos and plugin metadata and framed by TensorFlow's
-``tf.io.TFRecordWriter`` (the TensorFlow-specific part: it also writes to ``gs://`` and other
-``tf.io.gfile`` paths). Unlike ``tf.summary``, whose writer drops a failed write silently, every
-write and flush here raises on failure (a full disk, a directory gone read-only), so the logger
-can warn instead of losing images unnoticed.
+Events are built with TensorBoard's own protos and plugin metadata and framed as TFRecords
+(length, masked CRC32C, data, masked CRC32C) by this module, with no TensorFlow code: a local
+path is a plain file; a URL (``gs://...``) goes through ``tensorboard.compat``'s ``gfile``
+(TensorFlow's, where it is installed). Unlike ``tf.summary``, whose writer drops a failed write
+silently, every write and flush here raises on failure (a full disk, a directory gone
+read-only), so the logger can warn instead of losing images unnoticed.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import struct
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
+import google_crc32c
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.plugins.histogram.summary_v2 import histogram_pb
@@ -56,30 +59,27 @@ class TensorBoardSink(Sink):
     def __init__(self, log_dir: str | os.PathLike[str], png_compress_level: int = 1) -> None:
         self.log_dir = os.fspath(log_dir)
         self.png_compress_level = png_compress_level
-        self._writer: Any = None
+        self._writer: _RecordWriter | None = None
 
     def open(self) -> None:
-        import tensorflow as tf
-
         probe_file = os.path.join(self.log_dir, f".actlog-write-test-{os.getpid()}")
         try:
-            tf.io.gfile.makedirs(self.log_dir)
-            with tf.io.gfile.GFile(probe_file, "w") as handle:
-                handle.write("ok")
-            tf.io.gfile.remove(probe_file)
-        except (OSError, tf.errors.OpError) as error:
+            _makedirs(self.log_dir)
+            with _open(probe_file) as handle:
+                handle.write(b"ok")
+            _remove(probe_file)
+        except OSError as error:
             raise PermissionError(
                 f"Cannot write TensorBoard logs to {self.log_dir!r}: {error}. Pass a writable "
                 "log_dir."
             ) from error
 
-    def _record_writer(self) -> Any:
+    def _record_writer(self) -> _RecordWriter:
         if self._writer is None:
-            import tensorflow as tf
-
             stamp = f"{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}"
             name = f"events.out.tfevents.{stamp}.{next(_file_counter)}.v2"
-            self._writer = tf.io.TFRecordWriter(os.path.join(self.log_dir, name))
+            _makedirs(self.log_dir)
+            self._writer = _RecordWriter(_open(os.path.join(self.log_dir, name)))
             header = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
             self._writer.write(header.SerializeToString())
         return self._writer
@@ -136,3 +136,58 @@ class TensorBoardSink(Sink):
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.close()
+
+
+class _RecordWriter:
+    """TFRecord framing over a binary file: what TensorBoard's loader reads."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+
+    def write(self, data: bytes) -> None:
+        header = struct.pack("<Q", len(data))
+        self._file.write(
+            b"".join([header, _masked_crc(header), data, _masked_crc(data)])
+        )
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _masked_crc(data: bytes) -> bytes:
+    crc = google_crc32c.value(data)
+    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def _gfile() -> Any:
+    from tensorboard.compat import tf
+
+    return tf.io.gfile
+
+
+def _makedirs(path: str) -> None:
+    if _is_url(path):
+        _gfile().makedirs(path)
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def _open(path: str) -> BinaryIO:
+    """A new file for appending bytes (a local file, or a ``gfile`` for URLs)."""
+    if _is_url(path):
+        return _gfile().GFile(path, "wb")
+    return open(path, "ab")
+
+
+def _remove(path: str) -> None:
+    if _is_url(path):
+        _gfile().remove(path)
+    else:
+        os.remove(path)

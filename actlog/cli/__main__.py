@@ -1,0 +1,5 @@
+"""``python -m actlog.cli``: the ``actlog`` command."""
+
+from actlog.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""The interface of a producer: one kind of output (grids, statistics, weights, ...).
+
+A producer says what it needs captured on the training thread (:meth:`Producer.needs`: layer
+outputs and kernels, gathered for all producers into one compiled call), may do work of its own
+there (:meth:`Producer.collect`), and turns what was captured into records on the background
+thread (:meth:`Producer.produce`), keeping its own state from one event to the next. It knows
+nothing of the sinks.
+
+A new kind of output is one new module in this package with a :class:`Producer` subclass whose
+:meth:`Producer.create` builds it from the run's :class:`Setup`, plus its name in
+:data:`actlog.producers.PRODUCERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from actlog.graph import ModelGraph
+from actlog.layers import LayerRef
+from actlog.options import LoggerOptions
+from actlog.probe import Probe
+from actlog.records import Record
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What producers are built from at train begin (on the training thread).
+
+    Attributes:
+        options: the run's options.
+        model: the user's model (read, never modified).
+        graph: its graph.
+        layers: the chosen layers, in model order.
+        probe: the probe, fitted to the model's inputs.
+        warn: ``warn(key, message)`` tells the user something once per key.
+    """
+
+    options: LoggerOptions
+    model: keras.Model
+    graph: ModelGraph
+    layers: list[LayerRef]
+    probe: Probe
+    warn: Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a producer needs from the shared capture.
+
+    Attributes:
+        maps: layers whose outputs (channels last, on the host) it reads, by path.
+        kernels: layers whose kernels it reads.
+    """
+
+    maps: tuple[LayerRef, ...] = ()
+    kernels: tuple[LayerRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class Event:
+    """What one logging event captured, as producers see it on the background thread.
+
+    Attributes:
+        step: the event's step (an epoch, or -1 before training).
+        maps: layer path -> its output on the probe (only what some producer needs).
+        kernels: layer path -> its kernel ``(spatial..., inputs, filters)``.
+        collected: producer name -> what its :meth:`Producer.collect` returned.
+        records: the records the producers before this one made for this event.
+        facts: what producers before this one found, for those after (the statistics leave
+            each layer's dead filters under ``"dead"``).
+    """
+
+    step: int
+    maps: Mapping[str, np.ndarray] = field(default_factory=dict)
+    kernels: Mapping[str, np.ndarray] = field(default_factory=dict)
+    collected: Mapping[str, Any] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class Producer:
+    """One kind of output. Subclasses override :meth:`produce`, and the hooks they need."""
+
+    #: The key of :attr:`Event.collected`, and the name in messages.
+    name: str = "producer"
+    #: Log at step -1 and every this many epochs (None: never).
+    every: int | None = 1
+
+    @classmethod
+    def create(cls, setup: Setup) -> Producer | None:
+        """The producer for this run, or None when the options leave it off. Raises on options
+        that do not fit the model (before the first training step)."""
+        raise NotImplementedError
+
+    def needs(self) -> Needs:
+        """What this producer reads from the shared capture."""
+        return Needs()
+
+    def prepare(self, maps: Mapping[str, np.ndarray]) -> None:
+        """Called once with the first capture (on the training thread), for set-up that needs
+        the maps' shapes. Raises for set-up errors."""
+
+    def due(self, step: int) -> bool:
+        """Whether this producer logs at ``step``: -1 (before training), and the end of every
+        :attr:`every` epochs."""
+        return self.every is not None and (step < 0 or (step + 1) % self.every == 0)
+
+    def collect(self, step: int) -> Any:
+        """Work of its own on the training thread (it needs the model), before handing over."""
+        return None
+
+    def produce(self, event: Event) -> list[Record]:
+        """The records of one event (on the background thread)."""
+        raise NotImplementedError
+
+    def finish(self) -> list[Record]:
+        """Records to write once at the end of the run (on the background thread)."""
+        return []

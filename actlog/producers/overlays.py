@@ -1,0 +1,78 @@
+"""Overlays: each probe sample's most active filters of each layer as heatmaps over the input,
+aligned by receptive field (:mod:`actlog.geometry`, :mod:`actlog.overlays`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import keras
+import numpy as np
+
+from actlog.geometry import layer_geometry
+from actlog.layers import LayerRef
+from actlog.options import LoggerOptions
+from actlog.overlays import Geometry, overlay_images, stretch_geometry
+from actlog.probe import first_input
+from actlog.producers.base import Event, Needs, Producer, Setup
+from actlog.records import ImageSet, Record
+
+logger = logging.getLogger(__name__)
+
+
+class OverlaysProducer(Producer):
+    """``overlays/<layer path>`` for each chosen layer with 2-D maps."""
+
+    name = "overlays"
+
+    def __init__(self, model: keras.Model, layers: list[LayerRef], images: np.ndarray,
+                 captions: list[str], options: LoggerOptions) -> None:  # fmt: skip
+        self.model, self.layers, self.images, self.captions = model, layers, images, captions
+        self.options, self.every = options, options.every_n_epochs
+        self.geometry: dict[str, Geometry] = {}
+
+    @classmethod
+    def create(cls, setup: Setup) -> OverlaysProducer | None:
+        if not setup.options.overlays:
+            return None
+        images = first_input(setup.probe.x)
+        if images.ndim != 4:
+            raise ValueError(
+                "overlays need an image input (batch, height, width, channels) to draw on; "
+                f"the probe's first input has shape {images.shape}. Pass overlays=0."
+            )
+        return cls(setup.model, setup.layers, images, setup.probe.captions(), setup.options)
+
+    def needs(self) -> Needs:
+        return Needs(maps=tuple(self.layers))
+
+    def prepare(self, maps: Mapping[str, np.ndarray]) -> None:
+        size = self.images.shape[1:3]
+        for ref in self.layers:
+            if maps[ref.path].ndim != 4:
+                continue  # 1-D or 3-D maps: no 2-D overlay
+            geometry = layer_geometry(self.model, ref, size)
+            if geometry is None:
+                logger.info("actlog: overlays of %s stretch the map over the input.", ref.path)
+                geometry = stretch_geometry(size, maps[ref.path].shape[1:3])
+            self.geometry[ref.path] = geometry
+        self.model = None  # nothing more to read from it
+
+    def produce(self, event: Event) -> list[Record]:
+        o = self.options
+        records: list[Record] = []
+        for path, geometry in self.geometry.items():
+            images, chosen = overlay_images(self.images, event.maps[path], o.overlays, geometry,
+                                            min_tile_size=o.min_tile_size,
+                                            max_image_size=o.max_image_size)  # fmt: skip
+            captions = [
+                f"{caption}: filters {', '.join(map(str, row))}"
+                for caption, row in zip(self.captions, chosen.tolist(), strict=True)
+            ]
+            description = (
+                f"The {chosen.shape[1]} most active filters of `{path}` per probe sample "
+                "(highest mean activation, hottest first), each as a heatmap over the input, "
+                "aligned by receptive field."
+            )
+            records.append(ImageSet(f"overlays/{path}", images, captions, description))
+        return records

@@ -1,0 +1,45 @@
+"""Filter weights: ``weights/<layer path>``, one tile per filter (see :mod:`actlog.kernels`)."""
+
+from __future__ import annotations
+
+from actlog.kernels import kernel_images, layer_kernel
+from actlog.layers import LayerRef
+from actlog.options import LoggerOptions
+from actlog.producers.base import Event, Needs, Producer, Setup
+from actlog.records import ImageSet, Record
+
+_DESCRIPTION = (
+    "Filter weights of `{path}`: one tile per filter, 0 = mid-grey, the largest |weight| = "
+    "black or white; colour for 3 input channels, else the mean over input channels."
+)
+
+
+class WeightsProducer(Producer):
+    """One image of each chosen layer's kernel per event (layers without one are skipped)."""
+
+    name = "weights"
+
+    def __init__(self, layers: list[LayerRef], options: LoggerOptions) -> None:
+        self.layers = [ref for ref in layers if layer_kernel(ref.layer) is not None]
+        self.options, self.every = options, options.every_n_epochs
+
+    @classmethod
+    def create(cls, setup: Setup) -> WeightsProducer | None:
+        return cls(setup.layers, setup.options) if setup.options.weights else None
+
+    def needs(self) -> Needs:
+        return Needs(kernels=tuple(self.layers))
+
+
+    def produce(self, event: Event) -> list[Record]:
+        o = self.options
+        return [
+            ImageSet(
+                f"weights/{ref.path}",
+                kernel_images(event.kernels[ref.path], o.max_filters, o.weights_cmap,
+                              o.min_tile_size, o.max_image_size),
+                None,
+                _DESCRIPTION.format(path=ref.path),
+            )
+            for ref in self.layers
+        ]

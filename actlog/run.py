@@ -1,0 +1,136 @@
+"""One logging run: its lifecycle from train begin to train end.
+
+:meth:`LoggingRun.start` opens the sinks and starts the background writer; :meth:`LoggingRun.log`
+captures one event on the training thread (one compiled call, plus what producers collect) and
+hands it to the writer, where the producers turn it into records and every sink writes them;
+:meth:`LoggingRun.close` writes the producers' final records, closes the sinks and stops the
+writer. If ``fit`` dies, ``close`` still runs at interpreter exit, so nothing captured is lost.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from actlog.capture import Capture
+from actlog.failures import FailurePolicy
+from actlog.producers import Event, Producer
+from actlog.records import Record
+from actlog.sinks import Sink
+from actlog.worker import BackgroundWorker, WorkerStats
+
+logger = logging.getLogger(__name__)
+
+
+class LoggingRun:
+    """Captures events on the training thread and writes them on a background thread.
+
+    Args:
+        sinks: where records go.
+        producers: the kinds of output, in the order they run within an event.
+        capture: the compiled capture of what the producers need.
+        probe_x: the probe's inputs.
+        failures: the error policy.
+        max_pending: how many captured events may wait for the writer.
+
+    Example:
+        ```python
+        run = LoggingRun(sinks, producers, Capture(model, needs), probe.x, FailurePolicy())
+        run.start()
+        run.log(step=0)
+        run.close()
+        ```
+    """
+
+    def __init__(self, sinks: Sequence[Sink], producers: Sequence[Producer], capture: Capture,
+                 probe_x: Any, failures: FailurePolicy, max_pending: int = 2) -> None:  # fmt: skip
+        self.sinks, self.producers, self.capture = list(sinks), list(producers), capture
+        self.probe_x, self.failures, self.max_pending = probe_x, failures, max_pending
+        self.last_step: int | None = None
+        self._worker: BackgroundWorker | None = None
+
+    @property
+    def worker_stats(self) -> WorkerStats | None:
+        """What the background writer did (None before :meth:`start`)."""
+        return None if self._worker is None else self._worker.stats
+
+    @property
+    def open(self) -> bool:
+        """Whether the run takes events."""
+        return self._worker is not None and self._worker.alive
+
+    def start(self) -> None:
+        """Opens every sink (raising if one cannot be written) and starts the writer."""
+        for sink in self.sinks:
+            sink.open()
+        self._worker = BackgroundWorker(self.max_pending, on_error=self._job_failed)
+        atexit.register(self.close)
+
+    def log(self, step: int, maps: dict[str, np.ndarray] | None = None) -> None:
+        """On the training thread: captures the event at ``step`` for the producers due then
+        (``maps``: an existing capture of the probe to reuse) and hands it to the writer."""
+        due = [producer for producer in self.producers if producer.due(step)]
+        if not due or not self.open or not any(sink.enabled for sink in self.sinks):
+            return
+        try:
+            maps, kernels = self.capture(self.probe_x, maps)
+            collected = {producer.name: producer.collect(step) for producer in due}
+        except Exception as error:
+            self.failures.failed("capture", f"capturing the event at step {step}", error)
+            return
+        event = Event(step, maps, kernels, collected)
+        self.last_step = step
+        assert self._worker is not None
+        self._worker.submit(functools.partial(self._write_event, due, event))
+
+    def flush(self) -> None:
+        """Waits until every captured event has been written and flushed."""
+        if self._worker is not None:
+            self._worker.drain()
+
+    def close(self) -> None:
+        """Writes the producers' final records and what is queued, closes the sinks and stops
+        the writer. Safe to call twice; runs at interpreter exit if ``fit`` died."""
+        atexit.unregister(self.close)
+        worker = self._worker
+        if worker is None or not worker.alive:
+            return
+        finishing = [p for p in self.producers if type(p).finish is not Producer.finish]
+        if finishing and self.last_step is not None:
+            worker.submit(functools.partial(self._write_final, finishing))
+        worker.close()
+        for sink in self.sinks:
+            self.failures.guard_sink(sink, sink.close)
+        stats = worker.stats
+        logger.info(
+            "actlog: %d logging events written in %.2f s off the training thread; the training "
+            "thread waited %d times (%.2f s) for a full queue.",
+            stats.jobs, stats.busy_seconds, stats.full_waits, stats.full_wait_seconds,
+        )  # fmt: skip
+
+    def _write_event(self, producers: list[Producer], event: Event) -> None:
+        """On the background thread: each producer's records, written to each sink."""
+        for producer in producers:
+            event.records.extend(producer.produce(event))
+        self._write(event.records, event.step)
+
+    def _write_final(self, producers: list[Producer]) -> None:
+        assert self.last_step is not None
+        self._write([record for producer in producers for record in producer.finish()],
+                    self.last_step)  # fmt: skip
+
+    def _write(self, records: list[Record], step: int) -> None:
+        sinks = [sink for sink in self.sinks if sink.enabled]
+        for record in records:
+            for sink in sinks:
+                self.failures.guard_sink(sink, sink.write, record, step)
+        for sink in sinks:
+            self.failures.guard_sink(sink, sink.flush)
+
+    def _job_failed(self, error: BaseException) -> None:
+        self.failures.failed("job", "a logging event failed", error)
