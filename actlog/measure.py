@@ -25,7 +25,6 @@ def measure_points(
     """For each chosen layer, the layer whose output its statistics are measured on:
     ``"activation"``: after the activation where the layer's own is linear (see
     :meth:`actlog.graph.ModelGraph.activation_point`); ``"layer"``: the layer itself."""
-    check_measure_at(measure_at)
     if measure_at == "layer":
         return list(refs)
     graph = model_graph(model)
@@ -60,6 +59,7 @@ def activation_stats(
         stats["conv2d"]["dead"]  # [3, 17]: filters that never turn on
         ```
     """
+    check_measure_at(measure_at)
     if not model.built:
         raise ValueError(f"Model {model.name!r} is not built yet: call it on data or fit it.")
     refs = select_layers(model, layers)

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from actlog.reader import event_run_dirs, read_images
+from actlog.reader import read_images
+from actlog.runs import event_run_dirs
 
 HOST = "127.0.0.1"
 _POLL_S = 0.2

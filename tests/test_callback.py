@@ -12,7 +12,8 @@ import tensorflow as tf
 
 import actlog
 from actlog.images import NONFINITE_RGB, render_grids
-from actlog.reader import decode_png, event_run_dirs, read_descriptions, read_images, read_scalars
+from actlog.reader import decode_png, read_descriptions, read_images, read_scalars
+from actlog.runs import event_run_dirs
 from tests import models
 
 

@@ -22,7 +22,8 @@ from PIL import Image
 import actlog
 from actlog.animate import label_strip_height, make_gif
 from actlog.cli import Progress, load_image, main, sanitize_tag
-from actlog.reader import RunReader, UnknownTagError, find_run_dir, image_tags, read_image_series
+from actlog.reader import RunReader, UnknownTagError, image_tags, read_image_series
+from actlog.runs import find_run_dir
 from tests import models
 
 SCRIPT = Path(sys.executable).parent / "actlog"

@@ -1,7 +1,8 @@
 """The demo script, run as a user would (shortened to one epoch)."""
 
 import train_example
-from actlog.reader import decode_png, event_run_dirs, read_images
+from actlog.reader import decode_png, read_images
+from actlog.runs import event_run_dirs
 
 
 def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):

@@ -24,7 +24,8 @@ import pytest
 
 import actlog
 import actlog.backend
-from actlog.reader import decode_png, event_run_dirs, read_images
+from actlog.reader import decode_png, read_images
+from actlog.runs import event_run_dirs
 from tests import distributed_worker as worker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,13 +15,12 @@ from PIL import Image
 from actlog.reader import (
     decode_image,
     decode_png,
-    event_run_dirs,
-    has_event_files,
     read_descriptions,
     read_image_events,
     read_images,
     read_scalars,
 )
+from actlog.runs import event_run_dirs, has_event_files
 from tests import tbserver
 from tests.tbserver import TensorBoardClient, TensorBoardHTTPError, tensorboard_server
 

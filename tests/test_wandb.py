@@ -10,7 +10,8 @@ import wandb
 from wandb.integration.keras import WandbMetricsLogger
 
 import actlog
-from actlog.reader import decode_png, event_run_dirs, read_images
+from actlog.reader import decode_png, read_images
+from actlog.runs import event_run_dirs
 from tests import models
 from tests.wandbread import (
     find_run_dir,

@@ -57,7 +57,8 @@ def sanitize_tag(tag: str) -> str:
 
 def _run_dir(logdir: Path) -> Path:
     """The run to read: ``logdir``, or the only actlog run below it."""
-    from actlog.reader import ACTIVATIONS_PREFIX, find_run_dir
+    from actlog.reader import ACTIVATIONS_PREFIX
+    from actlog.runs import find_run_dir
 
     if not logdir.exists():
         raise CLIError(f"Log directory not found: {logdir}")

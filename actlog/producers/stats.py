@@ -18,8 +18,8 @@ HISTOGRAM_SAMPLE = 1 << 14
 class StatsProducer(Producer):
     """Scalars ``dead_filters/``, ``on_rate/``, ``mean_activation/``, the histogram
     ``activation_hist/`` and the table ``dead_filter_list/`` of each chosen layer, measured
-    where its filters can die. Leaves each layer's dead filters in ``event.facts["dead"]`` for
-    the grids' red frames."""
+    where its filters can die. Leaves each layer's dead filters in ``event.facts["dead"]`` and
+    where they were measured in ``event.facts["measured_at"]``, for the grids' red frames."""
 
     name = "stats"
 
@@ -47,11 +47,12 @@ class StatsProducer(Producer):
     def produce(self, event: Event) -> list[Record]:
         records: list[Record] = []
         dead_by_layer = event.facts.setdefault("dead", {})
+        measured_at = event.facts.setdefault("measured_at", {})
         for ref, point in zip(self.layers, self.measured, strict=True):
             measured = event.maps[point.path]
             stats = layer_stats(measured, self.dormant_threshold)
             self.latest[ref.path] = stats
-            dead_by_layer[ref.path] = stats.dead
+            dead_by_layer[ref.path], measured_at[ref.path] = stats.dead, point.path
             since = self.dead_since.setdefault(ref.path, {})
             for index in list(since):
                 if index not in stats.dead:
