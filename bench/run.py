@@ -181,9 +181,9 @@ class ActlogPhases:
         self.refs = select_layers(case.model, "conv")
         self.paths = [ref.path for ref in self.refs]
         self.extractor = FeatureExtractor(case.model, self.refs)
-        r = reference.renderer  # the callback's own options (its defaults)
+        o = reference.options  # the callback's own options (its defaults)
         self.renderer = GridRenderer(
-            r.normalize, r.max_filters, r.cmap, r.min_tile_size, r.max_image_size
+            o.normalize, o.max_filters, o.cmap, o.min_tile_size, o.max_image_size
         )
         self.sink = TensorBoardSink(log_dir)
         self.sink.open()
