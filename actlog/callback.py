@@ -233,15 +233,9 @@ class ActivationLogger(keras.callbacks.Callback):
         self._run.close()
         self.failures.raise_pending()
         stats = self._stats_producer()
-        dying = stats.dying_layers(self.options.dead_warn_fraction) if stats else []
-        if dying:
-            warnings.warn(
-                "actlog: at the end of training these layers have dead filters (output <= 0 "
-                f"for every probe sample): {', '.join(dying)}. A lower learning rate, "
-                "LeakyReLU or a different initialization may help; a bigger probe makes sure.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        summary = stats.dead_summary(self.options.dead_warn_fraction) if stats else None
+        if summary:
+            warnings.warn(summary, RuntimeWarning, stacklevel=2)
 
     def flush(self) -> None:
         """Waits until every captured event has been written and flushed."""

@@ -1,13 +1,19 @@
-"""Where a layer's health is measured, and :func:`activation_stats` for notebooks.
+"""Where a layer's health is measured, whether it can be dead there, and
+:func:`activation_stats` for notebooks.
 
-With ``measure_at="activation"`` a conv layer with a linear activation that feeds a
-BatchNormalization and/or an activation layer is measured after that activation, where its
-filters can die (:meth:`actlog.graph.ModelGraph.activation_point`); ``"layer"`` measures each
-layer's own output.
+A filter can only be *dead* behind a rectifier: an activation with a floor that it sits at for
+every input below a threshold, so no gradient flows (:data:`RECTIFIERS`: ReLU, ReLU6,
+hard-swish; a ``ReLU`` layer without a negative slope; a conv layer's own such activation). With
+``measure_at="activation"`` a conv layer with a linear activation that feeds a BatchNormalization
+and/or an activation layer is measured after that activation
+(:meth:`actlog.graph.ModelGraph.activation_point`); ``"layer"`` measures each layer's own output.
+Where the measured output has no floor (a linear conv feeding an Add, a swish, a LeakyReLU, a
+tanh), the layer gets statistics and the dormant score, but no dead count.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -18,17 +24,47 @@ from actlog.layers import LayerRef, LayerSpec, select_layers
 from actlog.options import MeasureAt, check_measure_at
 from actlog.stats import layer_stats
 
+#: Activations with a floor (0) that a filter sits at for every input below a threshold: behind
+#: one of these, a filter that never leaves the floor gets no gradient (it is dead).
+RECTIFIERS = frozenset(
+    {keras.activations.relu, keras.activations.relu6, keras.activations.hard_silu}
+)
+
+
+def rectifier_floor(layer: Any) -> float | None:
+    """The floor of ``layer``'s rectifying activation (0.0), or None if it has none: a ``ReLU``
+    layer without negative slope, or a layer (``Activation``, a conv) whose ``activation`` is
+    one of :data:`RECTIFIERS`."""
+    if isinstance(layer, keras.layers.ReLU):
+        return 0.0 if not layer.negative_slope else None
+    return 0.0 if getattr(layer, "activation", None) in RECTIFIERS else None
+
+
+@dataclass(frozen=True)
+class MeasurePoint:
+    """Where one chosen layer's health is measured.
+
+    Attributes:
+        at: the layer whose output is measured (the chosen layer, or its activation).
+        floor: the rectifier's floor there (0.0), or None: no dead state at that point.
+    """
+
+    at: LayerRef
+    floor: float | None
+
 
 def measure_points(
     model: keras.Model, refs: list[LayerRef], measure_at: MeasureAt = "activation"
-) -> list[LayerRef]:
-    """For each chosen layer, the layer whose output its statistics are measured on:
-    ``"activation"``: after the activation where the layer's own is linear (see
+) -> list[MeasurePoint]:
+    """For each chosen layer, where its statistics are measured and whether filters can be
+    dead there: ``"activation"``: after the activation where the layer's own is linear (see
     :meth:`actlog.graph.ModelGraph.activation_point`); ``"layer"``: the layer itself."""
     if measure_at == "layer":
-        return list(refs)
-    graph = model_graph(model)
-    return [graph.activation_point(ref) for ref in refs]
+        points = list(refs)
+    else:
+        graph = model_graph(model)
+        points = [graph.activation_point(ref) for ref in refs]
+    return [MeasurePoint(point, rectifier_floor(point.layer)) for point in points]
 
 
 def activation_stats(
@@ -64,12 +100,12 @@ def activation_stats(
         raise ValueError(f"Model {model.name!r} is not built yet: call it on data or fit it.")
     refs = select_layers(model, layers)
     points = measure_points(model, refs, measure_at)
-    unique = list({point.path: point for point in points}.values())
+    unique = list({point.at.path: point.at for point in points}.values())
     maps = FeatureExtractor(model, unique, compile=False)(x)
     return {
         ref.path: {
-            **layer_stats(maps[point.path], dormant_threshold).as_dict(),
-            "measured_at": point.path,
+            **layer_stats(maps[point.at.path], dormant_threshold, point.floor).as_dict(),
+            "measured_at": point.at.path,
         }
         for ref, point in zip(refs, points, strict=True)
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from actlog.layers import LayerRef
-from actlog.measure import measure_points
+from actlog.measure import MeasurePoint, measure_points
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.records import Histogram, Record, Scalar, Table
 from actlog.stats import LayerStats, layer_stats
@@ -16,14 +16,15 @@ HISTOGRAM_SAMPLE = 1 << 14
 
 
 class StatsProducer(Producer):
-    """Scalars ``dead_filters/``, ``on_rate/``, ``mean_activation/``, the histogram
-    ``activation_hist/`` and the table ``dead_filter_list/`` of each chosen layer, measured
-    where its filters can die. Leaves each layer's dead filters in ``event.facts["dead"]`` and
-    where they were measured in ``event.facts["measured_at"]``, for the grids' red frames."""
+    """Scalars ``on_rate/``, ``mean_activation/``, ``dormant_filters/`` and the histogram
+    ``activation_hist/`` of each chosen layer, measured where its filters can die; where they
+    can (behind a rectifier), also ``dead_filters/`` and the table ``dead_filter_list/``, and
+    each layer's dead filters in ``event.facts["dead"]`` and where they were measured in
+    ``event.facts["measured_at"]``, for the grids' red frames."""
 
     name = "stats"
 
-    def __init__(self, layers: list[LayerRef], measured: list[LayerRef], every: int,
+    def __init__(self, layers: list[LayerRef], measured: list[MeasurePoint], every: int,
                  dormant_threshold: float) -> None:  # fmt: skip
         self.layers, self.measured = layers, measured
         self.every, self.dormant_threshold = every, dormant_threshold
@@ -41,7 +42,7 @@ class StatsProducer(Producer):
         return cls(setup.layers, measured, options.every_n_epochs, options.dormant_threshold)
 
     def needs(self) -> Needs:
-        return Needs(maps=tuple(self.measured))
+        return Needs(maps=tuple(point.at for point in self.measured))
 
 
     def produce(self, event: Event) -> list[Record]:
@@ -49,10 +50,18 @@ class StatsProducer(Producer):
         dead_by_layer = event.facts.setdefault("dead", {})
         measured_at = event.facts.setdefault("measured_at", {})
         for ref, point in zip(self.layers, self.measured, strict=True):
-            measured = event.maps[point.path]
-            stats = layer_stats(measured, self.dormant_threshold)
+            measured = event.maps[point.at.path]
+            stats = layer_stats(measured, self.dormant_threshold, point.floor)
             self.latest[ref.path] = stats
-            dead_by_layer[ref.path], measured_at[ref.path] = stats.dead, point.path
+            records += [
+                Scalar(f"on_rate/{ref.path}", stats.on_rate),
+                Scalar(f"mean_activation/{ref.path}", stats.mean),
+                Scalar(f"dormant_filters/{ref.path}", len(stats.dormant) / max(stats.filters, 1)),
+                Histogram(f"activation_hist/{ref.path}", histogram_sample(measured)),
+            ]
+            if stats.dead_fraction is None:
+                continue  # no rectifier: no dead state, no frames, no table
+            dead_by_layer[ref.path], measured_at[ref.path] = stats.dead, point.at.path
             since = self.dead_since.setdefault(ref.path, {})
             for index in list(since):
                 if index not in stats.dead:
@@ -62,21 +71,33 @@ class StatsProducer(Producer):
             rows = [[index, since[index]] for index in stats.dead]
             records += [
                 Scalar(f"dead_filters/{ref.path}", stats.dead_fraction),
-                Scalar(f"on_rate/{ref.path}", stats.on_rate),
-                Scalar(f"mean_activation/{ref.path}", stats.mean),
-                Histogram(f"activation_hist/{ref.path}", histogram_sample(measured)),
                 Table(f"dead_filter_list/{ref.path}", ["filter", "dead since step"], rows),
             ]
         return records
 
-    def dying_layers(self, fraction: float) -> list[str]:
-        """``"path (dead/filters = pct)"`` for each layer whose share of dead filters in the
-        last event is at least ``fraction``."""
-        return [
-            f"{path} ({len(stats.dead)}/{stats.filters} = {stats.dead_fraction:.0%})"
-            for path, stats in self.latest.items()
-            if stats.filters and stats.dead_fraction >= fraction
-        ]
+    def dead_summary(self, fraction: float, worst: int = 3) -> str | None:
+        """A few lines on the layers whose share of dead filters in the last event is at least
+        ``fraction`` (how many, the worst few, where the tables are), or None if there is
+        none."""
+        rectified = {p: s for p, s in self.latest.items() if s.dead_fraction is not None}
+        dying = sorted(
+            ((stats.dead_fraction, path, stats) for path, stats in rectified.items()
+             if stats.filters and stats.dead_fraction >= fraction),
+            key=lambda item: -item[0],
+        )  # fmt: skip
+        if not dying:
+            return None
+        named = ", ".join(
+            f"{path} ({len(stats.dead)}/{stats.filters} = {share:.0%})"
+            for share, path, stats in dying[:worst]
+        )
+        return (
+            f"actlog: at the end of training {len(dying)} of {len(rectified)} rectified layers "
+            f"have at least {fraction:.0%} dead filters (at the activation's floor for every "
+            f"probe sample); the most: {named}. Each layer's table of dead filters is logged "
+            "under dead_filter_list/<layer>. A lower learning rate, LeakyReLU or a different "
+            "initialization may help; a bigger probe makes sure."
+        )
 
 
 def histogram_sample(activation: np.ndarray) -> np.ndarray:
