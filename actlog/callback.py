@@ -44,7 +44,9 @@ class ActivationLogger(keras.callbacks.Callback):
     layer's maps are normalized to [0, 1], tiled into one grid per probe sample and written to
     every sink under ``activations/<layer path>``, at ``step = epoch`` (0-based, as Keras's own
     TensorBoard callback counts epochs) and :data:`INITIAL_STEP` (-1) for the untrained model.
-    Scrub TensorBoard's step slider to watch the filters form.
+    Scrub TensorBoard's step slider to watch the filters form. Step -1 is logged once per
+    logger; ``fit(initial_epoch=k)`` continues at step k, and another ``fit`` with the same
+    logger (freeze, then fine-tune) appends to the same run after the last step.
 
     The training thread only runs the forward pass and copies the maps to the host; rendering,
     encoding and writing run on one background thread behind a bounded queue. A failing sink
@@ -169,7 +171,11 @@ class ActivationLogger(keras.callbacks.Callback):
         self._probe: Probe | None = None
         self._refs: list[LayerRef] = []
         self._run: LoggingRun | None = None
+        self._run_model: keras.Model | None = None
         self._active = False
+        self._initial_logged = False
+        self._last_step: int | None = None  # the last epoch end's step, over every fit
+        self._step_offset: int | None = None  # step - epoch in this fit
 
     @property
     def sink_failures(self) -> dict[str, int]:
@@ -203,15 +209,23 @@ class ActivationLogger(keras.callbacks.Callback):
         if probe is None:
             probe = make_probe(self._probe_source, self.options.probe_size, self.model)
         self._probe = probe
-        self._refs = select_layers(self.model, self.options.layers)
-        self._run = None
+        refs = select_layers(self.model, self.options.layers)
+        same = self._run is not None and self._run_model is self.model and (
+            [ref.layer for ref in refs] == [ref.layer for ref in self._refs])
+        self._refs = refs
         self.failures.clear()
         self._active = is_chief(self.model)
+        self._step_offset = None
         if not self._active:
             logger.info("actlog: not the chief of this cluster; this process logs nothing.")
             return
-        if self.model.built:
-            self._start()
+        if same:  # another fit of the same model: the same run goes on, in the same log
+            assert self._run is not None
+            self._run.start()
+        else:
+            self._run = None
+            if self.model.built:
+                self._start()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self._active and self._run is None:
@@ -224,7 +238,11 @@ class ActivationLogger(keras.callbacks.Callback):
         if self._run is None:
             self._start()
         assert self._run is not None
-        self._run.log(epoch)
+        if self._step_offset is None:  # a later fit that restarts at epoch 0 goes on after
+            last = self._last_step
+            self._step_offset = 0 if last is None or epoch > last else last + 1 - epoch
+        self._last_step = step = epoch + self._step_offset
+        self._run.log(step)
         self.failures.raise_pending()
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -267,8 +285,9 @@ class ActivationLogger(keras.callbacks.Callback):
         run = LoggingRun(self.sinks, producers, capture, probe.x, self.failures,
                          self.options.max_pending)  # fmt: skip
         run.start()
-        self._run = run
-        if self.options.log_initial:
+        self._run, self._run_model = run, self.model
+        if self.options.log_initial and not self._initial_logged:
+            self._initial_logged = True
             run.log(INITIAL_STEP, maps)
             self.failures.raise_pending()
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import keras
 
-from actlog.layers import LayerRef, walk_layers
+from actlog.layers import LayerRef, unwrap, walk_layers
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ def _is_symbolic(value: Any) -> bool:
 
 
 def _has_linear_activation(layer: keras.layers.Layer) -> bool:
-    activation = getattr(layer, "activation", None)
+    activation = getattr(unwrap(layer), "activation", None)
     return activation is None or activation is keras.activations.linear
 
 

@@ -6,7 +6,10 @@ One grid per probe sample: the layer's filters tiled row-major into a near-squar
 * 2-D maps ``(batch, h, w, channels)``: one tile per filter.
 * 1-D maps ``(batch, length, channels)``: one heat strip per filter, stacked top to bottom.
 * 3-D maps ``(batch, depth, h, w, channels)``: the maximum over depth (a maximum-intensity
-  projection), then as 2-D.
+  projection), then as 2-D. A sequence of 2-D maps ``(batch, time, h, w, channels)``
+  (``TimeDistributed(Conv2D)``, ``ConvLSTM2D(return_sequences=True)``) is projected the same
+  way, over time; a sequence of 3-D maps (``ConvLSTM3D``) over time and depth. A sequence of
+  1-D maps ``(batch, time, length, channels)`` is shown as 2-D maps, time down, length across.
 
 Normalization modes (each maps values to [0, 1]; a constant map becomes 0, never NaN):
 
@@ -93,23 +96,24 @@ def colormap_lut(name: str) -> np.ndarray:
 def feature_maps(activation: np.ndarray, max_filters: int | None = None) -> np.ndarray:
     """Channels-last activations to float32 maps ``(batch, filters, h, w)``.
 
-    1-D maps become ``(batch, filters, 1, length)``; 3-D maps are projected by their maximum
-    over depth. Only the first ``max_filters`` filters are kept.
+    1-D maps become ``(batch, filters, 1, length)``; 3-D maps (and sequences of 2-D or 3-D
+    maps) are projected by their maximum over the leading axes (depth, time). Only the first
+    ``max_filters`` filters are kept.
 
     Raises:
-        ValueError: for arrays that are not ``(batch, spatial..., channels)`` with 1 to 3
-            spatial axes.
+        ValueError: for arrays that are not ``(batch, spatial..., channels)`` with 1 to 4
+            axes between batch and channels.
     """
     a = np.asarray(activation)
-    if not 3 <= a.ndim <= 5:
+    if not 3 <= a.ndim <= 6:
         raise ValueError(
-            f"Expected a feature map (batch, spatial..., channels) with 1 to 3 spatial axes; "
-            f"got shape {a.shape}."
+            f"Expected a feature map (batch, spatial..., channels) with 1 to 4 axes between "
+            f"batch and channels; got shape {a.shape}."
         )
     if max_filters is not None:
         a = a[..., :max_filters]
-    if a.ndim == 5:
-        a = a.max(axis=1)
+    if a.ndim > 4:
+        a = a.max(axis=tuple(range(1, a.ndim - 3)))
     maps = a.transpose(0, 2, 1)[:, :, None, :] if a.ndim == 3 else a.transpose(0, 3, 1, 2)
     return maps.astype(np.float32, copy=False)
 

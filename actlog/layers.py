@@ -26,7 +26,21 @@ CONV_LAYER_TYPES: tuple[type[keras.layers.Layer], ...] = (
     keras.layers.Conv1DTranspose,
     keras.layers.Conv2DTranspose,
     keras.layers.Conv3DTranspose,
+    keras.layers.ConvLSTM1D,
+    keras.layers.ConvLSTM2D,
+    keras.layers.ConvLSTM3D,
 )
+
+
+def is_conv(layer: keras.layers.Layer) -> bool:
+    """Whether ``layers="conv"`` selects ``layer``: one of :data:`CONV_LAYER_TYPES`, or one
+    wrapped in ``TimeDistributed``."""
+    return isinstance(unwrap(layer), CONV_LAYER_TYPES)
+
+
+def unwrap(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """The layer a ``TimeDistributed`` wraps (the layer itself otherwise)."""
+    return layer.layer if isinstance(layer, keras.layers.TimeDistributed) else layer
 
 LayerSelector = str | type
 LayerSpec = LayerSelector | Sequence[LayerSelector]
@@ -121,7 +135,7 @@ def _match(every: list[LayerRef], selector: LayerSelector) -> list[LayerRef]:
     if isinstance(selector, type):
         return [ref for ref in every if isinstance(ref.layer, selector)]
     if selector == "conv":
-        return [ref for ref in every if isinstance(ref.layer, CONV_LAYER_TYPES)]
+        return [ref for ref in every if is_conv(ref.layer)]
     exact = [ref for ref in every if ref.path == selector]
     if exact:
         return exact
@@ -142,7 +156,8 @@ def _no_match_message(model: keras.Model, every: list[LayerRef], selector: Layer
     if selector == "conv":
         return (
             f"Model {model.name!r} has no convolution layer (Conv1D/2D/3D, SeparableConv, "
-            "DepthwiseConv or ConvTranspose), in nested models included. Name the layers to "
+            "DepthwiseConv, ConvTranspose or ConvLSTM, alone or in TimeDistributed), in nested "
+            "models included. Name the layers to "
             "show with layers=[...]: any layer whose output is a feature map "
             "(batch, spatial..., channels) works."
         )

@@ -20,7 +20,7 @@ import keras
 
 from actlog.extract import FeatureExtractor
 from actlog.graph import model_graph
-from actlog.layers import LayerRef, LayerSpec, select_layers
+from actlog.layers import LayerRef, LayerSpec, select_layers, unwrap
 from actlog.options import MeasureAt, check_measure_at
 from actlog.stats import layer_stats
 
@@ -35,6 +35,7 @@ def rectifier_floor(layer: Any) -> float | None:
     """The floor of ``layer``'s rectifying activation (0.0), or None if it has none: a ``ReLU``
     layer without negative slope, or a layer (``Activation``, a conv) whose ``activation`` is
     one of :data:`RECTIFIERS`."""
+    layer = unwrap(layer)
     if isinstance(layer, keras.layers.ReLU):
         return 0.0 if not layer.negative_slope else None
     return 0.0 if getattr(layer, "activation", None) in RECTIFIERS else None

@@ -12,7 +12,13 @@ import tensorflow as tf
 
 import actlog
 from actlog.images import NONFINITE_RGB, render_grids
-from actlog.reader import decode_png, read_descriptions, read_images, read_scalars
+from actlog.reader import (
+    decode_png,
+    read_descriptions,
+    read_image_events,
+    read_images,
+    read_scalars,
+)
 from actlog.runs import event_run_dirs
 from tests import models
 
@@ -277,3 +283,45 @@ def test_errors_in_the_constructor(tmp_path):
     for kwargs, error, match in cases:
         with pytest.raises(error, match=match):
             actlog.ActivationLogger(log_dir=tmp_path, **kwargs)
+
+
+def test_repeated_and_resumed_fits_append_without_duplicate_steps(tmp_path):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    logger = actlog.ActivationLogger(x[:2], layers="conv_a", log_dir=tmp_path, stats=False)
+    fit(model, x, y, [logger], epochs=2)  # steps -1, 0, 1
+    fit(model, x, y, [logger], epochs=2)  # a second fit from epoch 0: steps 2, 3
+    fit(model, x, y, [logger], epochs=7, initial_epoch=5)  # resumed at epoch 5: steps 5, 6
+    steps = [event.step for event in read_image_events(tmp_path)["activations/conv_a"]]
+    assert steps == [actlog.INITIAL_STEP, 0, 1, 2, 3, 5, 6]
+    assert logger.extractor.trace_count == 1  # the same run: nothing rebuilt or retraced
+    assert event_run_dirs(tmp_path) == ["."]
+
+
+def test_conv_lstm_and_time_distributed_convs_are_conv_layers(tmp_path):
+    frames = keras.Input((3, 8, 8, 1))
+    h = keras.layers.TimeDistributed(keras.layers.Conv2D(2, 3, activation="relu"), name="td")(
+        frames
+    )
+    h = keras.layers.ConvLSTM2D(3, 3, return_sequences=True, name="lstm2d")(h)
+    h = keras.layers.ConvLSTM2D(2, 3, name="lstm2d_last")(h)
+    out = keras.layers.Dense(2)(keras.layers.Flatten()(h))
+    model = keras.Model(frames, out)
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).random((4, 3, 8, 8, 1), dtype=np.float32)
+    assert [ref.path for ref in actlog.select_layers(model, "conv")] == ["td", "lstm2d",
+                                                                         "lstm2d_last"]  # fmt: skip
+    maps = actlog.extract(model, x[:1])
+    assert maps["td"].shape == (1, 3, 6, 6, 2) and maps["lstm2d"].shape == (1, 3, 4, 4, 3)
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, min_tile_size=4)
+    model.fit(x, np.zeros(4, int), epochs=1, verbose=0, callbacks=[logger])
+    images = read_images(tmp_path)
+    # time projected by its maximum: each grid is a grid of 2-D tiles, like a plain Conv2D's
+    td = decode_png(images["activations/td"][0][0])
+    expected, _ = render_grids(maps["td"].max(axis=1), min_tile_size=4)
+    assert td.shape[:2] == expected.images.shape[1:3]
+    assert decode_png(images["activations/lstm2d_last"][0][0]).shape[:2] == render_grids(
+        maps["lstm2d_last"], min_tile_size=4)[0].images.shape[1:3]  # fmt: skip
+    stats = actlog.activation_stats(model, x)
+    assert stats["td"]["floor"] == 0.0  # the wrapped conv's own ReLU
+    assert stats["lstm2d"]["floor"] is None  # tanh: no dead state
