@@ -25,10 +25,9 @@ ALL_CONV_CLASSES = (
     keras.layers.Conv1DTranspose,
     keras.layers.Conv2DTranspose,
     keras.layers.Conv3DTranspose,
-    keras.layers.ConvLSTM1D,
-    keras.layers.ConvLSTM2D,
-    keras.layers.ConvLSTM3D,
 )
+#: Recurrent convolutions (their selection is tested with TimeDistributed in test_callback.py).
+CONV_LSTM_CLASSES = (keras.layers.ConvLSTM1D, keras.layers.ConvLSTM2D, keras.layers.ConvLSTM3D)
 
 
 def paths(refs) -> list[str]:
@@ -211,8 +210,8 @@ def mobilenet_conv_names(mobilenet: keras.Model) -> list[str]:
 
 
 def test_conv_layer_types_lists_every_conv_kind():
-    assert set(CONV_LAYER_TYPES) == set(ALL_CONV_CLASSES)
-    assert len(CONV_LAYER_TYPES) == len(ALL_CONV_CLASSES)
+    assert set(CONV_LAYER_TYPES) == set(ALL_CONV_CLASSES + CONV_LSTM_CLASSES)
+    assert len(CONV_LAYER_TYPES) == len(ALL_CONV_CLASSES + CONV_LSTM_CLASSES)
     assert actlog.CONV_LAYER_TYPES is CONV_LAYER_TYPES
     assert actlog.select_layers is select_layers
 
