@@ -22,16 +22,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from actlog.images import SEPARATOR_GRAY
 from actlog.records import INITIAL_STEP
+from actlog.sheet import (
+    MARGIN,
+    STRIP_BACKGROUND,
+    STRIP_TEXT,
+    font,
+    label_strip_height,
+    text_width,
+)
 
-_STRIP_BACKGROUND = 0  # black strip ...
-_STRIP_TEXT = 255  # ... with white text
 _PAD_FILL = SEPARATOR_GRAY  # around frames smaller than the canvas, as empty grid cells
-_MARGIN = 3  # pixels around the label text
-_TALLEST = "Agjy0|()[]"  # glyphs reaching the font's top and bottom: sets the strip height
 
 
 def step_label(step: int, label: str = "epoch") -> str:
@@ -50,10 +54,6 @@ def step_label(step: int, label: str = "epoch") -> str:
         ```
     """
     return "before training" if step == INITIAL_STEP else f"{label} {step}"
-
-
-def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    return ImageFont.load_default()
 
 
 def _as_pixels(image: np.ndarray) -> np.ndarray:
@@ -115,11 +115,9 @@ def make_gif(
     colour = any(p.ndim == 3 for p in pixels)
     mode = "RGB" if colour else "L"
 
-    font = _font()
-    measure = ImageDraw.Draw(Image.new(mode, (1, 1)))
-    text_width = max(measure.textbbox((0, 0), text, font=font)[2] for text in captions)
     strip = label_strip_height()
-    width = max(max(p.shape[1] for p in pixels), text_width + 2 * _MARGIN)
+    widest = max(text_width(text) for text in captions)
+    width = max(max(p.shape[1] for p in pixels), widest + 2 * MARGIN)
     height = strip + max(p.shape[0] for p in pixels)
 
     def fill(level: int) -> int | tuple[int, int, int]:
@@ -131,8 +129,8 @@ def make_gif(
             image = np.repeat(image[..., None], 3, axis=-1)
         canvas = Image.new(mode, (width, height), fill(_PAD_FILL))
         draw = ImageDraw.Draw(canvas)
-        draw.rectangle((0, 0, width - 1, strip - 1), fill=fill(_STRIP_BACKGROUND))
-        draw.text((_MARGIN, _MARGIN), text, fill=fill(_STRIP_TEXT), font=font)
+        draw.rectangle((0, 0, width - 1, strip - 1), fill=fill(STRIP_BACKGROUND))
+        draw.text((MARGIN, MARGIN), text, fill=fill(STRIP_TEXT), font=font())
         left = (width - image.shape[1]) // 2
         canvas.paste(Image.fromarray(image, mode), (left, strip))
         images.append(canvas)
@@ -149,19 +147,3 @@ def make_gif(
         disposal=1,
     )
     return out
-
-
-def label_strip_height() -> int:
-    """The height in pixels of the caption strip :func:`make_gif` draws above each image.
-
-    Returns:
-        The strip height: the tallest glyphs of the caption font, plus a margin above and below.
-
-    Example:
-        ```python
-        frame[label_strip_height():]  # a GIF frame's image, below its caption
-        ```
-    """
-    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
-    return draw.textbbox((0, 0), _TALLEST, font=_font())[3] + 2 * _MARGIN
-

@@ -17,17 +17,15 @@ from typing import Any, Literal
 import keras
 
 from actlog.backend import is_chief
-from actlog.capture import Capture
-from actlog.extract import FeatureExtractor, FeatureMapError
+from actlog.extract import FeatureExtractor
 from actlog.failures import FailurePolicy
-from actlog.graph import model_graph
 from actlog.layers import LayerRef, LayerSpec, select_layers
 from actlog.options import LoggerOptions, MeasureAt
 from actlog.probe import Probe, fit_probe_to_model, is_dataset, make_probe
-from actlog.producers import Setup, create_producers
 from actlog.producers.stats import StatsProducer
 from actlog.records import INITIAL_STEP
 from actlog.run import LoggingRun
+from actlog.setup import build_run, say
 from actlog.sinks import Sink, make_sinks
 from actlog.worker import WorkerStats
 
@@ -41,9 +39,9 @@ class ActivationLogger(keras.callbacks.Callback):
 
     At train begin (``log_initial``) and at the end of every ``every_n_epochs`` epochs, the
     fixed ``probe`` batch runs through a feature model built and compiled once; each chosen
-    layer's maps are normalized to [0, 1], tiled into one grid per probe sample and written to
-    every sink under ``activations/<layer path>``, at ``step = epoch`` (0-based, as Keras's own
-    TensorBoard callback counts epochs) and :data:`INITIAL_STEP` (-1) for the untrained model.
+    layer's maps are normalized to [0, 1], tiled into one grid per probe sample (side by side
+    in one image) and written to every sink under ``activations/<layer path>``, at
+    ``step = epoch`` (0-based, as Keras's TensorBoard callback counts) and -1 before training.
     Scrub TensorBoard's step slider to watch the filters form. Step -1 is logged once per
     logger; ``fit(initial_epoch=k)`` continues at step k, and another ``fit`` with the same
     logger (freeze, then fine-tune) appends to the same run after the last step.
@@ -57,9 +55,9 @@ class ActivationLogger(keras.callbacks.Callback):
             ``(x, y)`` tuple (labels go into the captions); a list or dict of arrays for a
             multi-input model; or a ``tf.data.Dataset`` (batched or not), from which
             ``probe_size`` samples are taken once at train begin. Arrays are copied.
-        layers: ``"conv"`` (every convolution layer, inside nested models too), or layer names,
-            paths (``"backbone/block_1_expand"``), glob patterns over paths, layer classes, or a
-            list of those. Any layer whose output is a feature map may be named.
+        layers: ``"conv"`` (the convolution layers, nested models included; see
+            ``max_layers``), or layer names, paths (``"backbone/block_1_expand"``), globs over
+            paths, layer classes, or a list of those: any layer whose output is a feature map.
         log_dir: the TensorBoard run directory (its own run: don't share it with another
             writer). Used by the ``"tensorboard"`` sink.
         every_n_epochs: log at the end of every this many epochs (epochs n-1, 2n-1, ...).
@@ -81,10 +79,8 @@ class ActivationLogger(keras.callbacks.Callback):
         max_pending: how many captured events may wait for the background writer. When that
             many wait, the training thread waits for room (nothing is dropped; the waits are
             counted in :attr:`worker_stats`).
-        stats: also log per-layer statistics (scalars ``dead_filters/``, ``on_rate/``,
-            ``mean_activation/``; histogram ``activation_hist/``; table ``dead_filter_list/``
-            with since when each filter has been dead), frame dead filters in red in the grids,
-            and warn at train end about layers with many dead filters.
+        stats: also log per-layer statistics, dead filters and since when (see
+            :mod:`actlog.measure`), frame them in red, and warn at train end about them.
         dormant_threshold: tau of the dormant-filter test (see :mod:`actlog.stats`).
         measure_at: ``"activation"``: a conv layer with a linear activation followed by
             BatchNormalization and/or an activation layer is measured after that activation,
@@ -97,12 +93,9 @@ class ActivationLogger(keras.callbacks.Callback):
         overlays: also log, under ``overlays/<layer path>``, the this many most active filters
             of each probe sample as heatmaps over the input image (0: off). Needs an image
             input ``(batch, height, width, channels)``.
-        maximize_every_n_epochs: also log, every this many epochs (off by default), what each
-            filter looks for: ``maximized/<layer path>``, a grid of the inputs that maximize
-            each shown filter (:mod:`actlog.maximize`), at the same steps as the activations
-            (and -1 with ``log_initial``). It runs ``maximize_steps`` forward and backward
-            passes of a batch of ``max_filters`` images per layer on the training thread:
-            ``bench/`` measures its cost. Needs one image input of fixed size.
+        maximize_every_n_epochs: also log, every this many epochs (off by default), the
+            inputs that maximize each shown filter (``maximized/<layer path>``, see
+            :mod:`actlog.maximize`); it runs on the training thread (``bench/`` measures it).
         maximize_steps: gradient-ascent steps per maximization.
         animate: at train end, save per layer an animated GIF of the first probe sample's
             grids epoch after epoch beside the TensorBoard run (``<log_dir>/animations/``),
@@ -110,6 +103,14 @@ class ActivationLogger(keras.callbacks.Callback):
         on_error: ``"warn"``: a failing sink or logging event warns once (per sink or kind of
             failure) and training goes on; ``"raise"``: the error stops training at the next
             epoch end. Errors in the set-up always raise, before the first training step.
+        max_layers: with ``layers="conv"``, a model with more conv layers than this logs one
+            per resolution stage (:mod:`actlog.choice`); 1x1-pixel maps are left out. None
+            logs every conv layer.
+        max_event_mb: the most megabytes one logging event writes: images are sized to fit.
+        sample_images: one image per probe sample and layer (one TensorBoard card each)
+            instead of one image per layer with the samples side by side, captioned.
+        verbose: 1 prints one line at train begin (what is logged, how big it gets); 0 only
+            logs it (``logging``, logger ``actlog``).
 
     Raises:
         ValueError, TypeError: for bad arguments, in the constructor; for a probe or layer
@@ -156,13 +157,18 @@ class ActivationLogger(keras.callbacks.Callback):
         maximize_steps: int = 30,
         animate: bool = False,
         on_error: Literal["warn", "raise"] = "warn",
+        max_layers: int | None = 16,
+        max_event_mb: float = 5.0,
+        sample_images: bool = False,
+        verbose: int = 1,
     ) -> None:
         super().__init__()
         self.options = LoggerOptions(
             layers, log_dir, every_n_epochs, normalize, max_filters, cmap, probe_size,
             log_initial, min_tile_size, max_image_size, max_pending, stats, dormant_threshold,
             measure_at, dead_warn_fraction, weights, weights_cmap, overlays,
-            maximize_every_n_epochs, maximize_steps, animate, on_error,
+            maximize_every_n_epochs, maximize_steps, animate, on_error, max_layers,
+            max_event_mb, sample_images, verbose,
         )  # fmt: skip
         self.sinks: list[Sink] = make_sinks(sinks, log_dir)
         self.failures = FailurePolicy(on_error)
@@ -191,7 +197,9 @@ class ActivationLogger(keras.callbacks.Callback):
     @property
     def layer_paths(self) -> list[str]:
         """The paths of the logged layers, in model order (empty before train begin)."""
-        return [ref.path for ref in self._refs]
+        producers = [] if self._run is None else self._run.producers
+        grids = next((p for p in producers if p.name == "grids"), None)
+        return [ref.path for ref in (grids.layers if grids else self._refs)]
 
     @property
     def worker_stats(self) -> WorkerStats | None:
@@ -261,31 +269,16 @@ class ActivationLogger(keras.callbacks.Callback):
             self._run.flush()
 
     def _start(self) -> None:
-        """Builds the run on the first chance the model is built: the producers, one capture
-        of what they need, its first call (any set-up error raises here, before the first
-        step), then opens the sinks and logs step -1."""
+        """Builds the run on the first chance the model is built (any set-up error raises
+        here, before the first step, with nothing started), then opens the sinks and logs
+        step -1."""
         assert self._probe is not None, "on_train_begin sets the probe"
         probe = self._probe = fit_probe_to_model(self._probe, self.model)
-        setup = Setup(self.options, self.model, model_graph(self.model), self._refs, probe,
-                      self.failures.warn_once)  # fmt: skip
-        producers = create_producers(setup)
-        capture = Capture(self.model, [producer.needs() for producer in producers])
-        try:
-            maps, _ = capture(probe.x) if capture.extractor is not None else ({}, {})
-        except FeatureMapError:
-            raise
-        except Exception as error:
-            raise ValueError(
-                f"actlog could not run the probe through model {self.model.name!r} "
-                f"({type(error).__name__}: {error}). Pass a probe of the shape and dtype the "
-                "model takes, with the batch axis first."
-            ) from error
-        for producer in producers:
-            producer.prepare(maps)
-        run = LoggingRun(self.sinks, producers, capture, probe.x, self.failures,
-                         self.options.max_pending)  # fmt: skip
+        run, maps, line = build_run(self.options, self.model, self._refs, probe, self.sinks,
+                                    self.failures)  # fmt: skip
         run.start()
         self._run, self._run_model = run, self.model
+        say(line, self.options.verbose, logger.info)
         if self.options.log_initial and not self._initial_logged:
             self._initial_logged = True
             run.log(INITIAL_STEP, maps)

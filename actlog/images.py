@@ -362,17 +362,22 @@ class GridRenderer:
         self._scales: dict[str, Scale] = {}
 
     def render(
-        self, key: str, activation: np.ndarray, marked: Sequence[int] | None = None
+        self,
+        key: str,
+        activation: np.ndarray,
+        marked: Sequence[int] | None = None,
+        max_image_size: int | None = None,
     ) -> Grids:
         """The grids for layer ``key``; with ``"fixed"``, its scale is frozen at the first call.
-        ``marked`` filters are framed (see :func:`render_grids`)."""
+        ``marked`` filters are framed (see :func:`render_grids`); ``max_image_size`` lowers the
+        renderer's own for this call."""
         grids, scale = render_grids(
             activation,
             self.normalize,
             self.max_filters,
             self.cmap,
             self.min_tile_size,
-            self.max_image_size,
+            min(self.max_image_size, max_image_size or self.max_image_size),
             self._scales.get(key),
             marked,
         )

@@ -69,12 +69,20 @@ class LoggerOptions:
     maximize_steps: int = 30
     animate: bool = False
     on_error: Literal["warn", "raise"] = "warn"
+    max_layers: int | None = 16
+    max_event_mb: float = 5.0
+    sample_images: bool = False
+    verbose: int = 1
 
     def __post_init__(self) -> None:
         for name in ("every_n_epochs", "probe_size", "min_tile_size", "max_image_size",
                      "max_pending", "maximize_steps"):  # fmt: skip
             check_positive_int(name, getattr(self, name))
         check_positive_int("max_filters", self.max_filters, allow_none=True)
+        check_positive_int("max_layers", self.max_layers, allow_none=True)
+        mb = self.max_event_mb
+        if isinstance(mb, bool) or not isinstance(mb, int | float) or not mb > 0:
+            raise ValueError(f"max_event_mb must be a number of megabytes > 0; got {mb!r}.")
         check_positive_int("maximize_every_n_epochs", self.maximize_every_n_epochs, True)
         overlays = self.overlays
         if isinstance(overlays, bool) or not isinstance(overlays, int) or overlays < 0:

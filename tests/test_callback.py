@@ -20,6 +20,7 @@ from actlog.reader import (
     read_scalars,
 )
 from actlog.runs import event_run_dirs
+from actlog.sheet import contact_sheet, label_strip_height
 from tests import models
 
 
@@ -32,7 +33,9 @@ def test_grids_for_every_conv_layer_at_every_epoch(tmp_path):
     model = models.sequential()
     x, y = models.digit_data(32)
     probe_x, probe_y = x[:3], y[:3]
-    logger = actlog.ActivationLogger(probe=(probe_x, probe_y), log_dir=tmp_path / "actlog")
+    logger = actlog.ActivationLogger(
+        probe=(probe_x, probe_y), log_dir=tmp_path / "actlog", sample_images=True
+    )
     fit(model, x, y, [logger], epochs=3, validation_data=(x[:8], y[:8]))
 
     images = read_images(tmp_path / "actlog")
@@ -55,6 +58,29 @@ def test_grids_for_every_conv_layer_at_every_epoch(tmp_path):
     assert f"probe 1: label {probe_y[1]}" in description
     assert "filters 0-3 of 4" in description
     assert logger.extractor.trace_count == 1
+
+
+def test_by_default_one_image_per_layer_with_the_samples_side_by_side(tmp_path, capsys):
+    model = models.sequential()
+    x, y = models.digit_data(32)
+    probe_x, probe_y = x[:3], y[:3]
+    logger = actlog.ActivationLogger(probe=(probe_x, probe_y), log_dir=tmp_path)
+    fit(model, x, y, [logger], epochs=2)
+    line = capsys.readouterr().out
+    assert "actlog: logging 2 of 2 conv layers (every conv layer: conv_a, conv_b)" in line
+    assert "At most 5 MB per event (2 images" in line and "500 MB per 100 epochs" in line
+    images = read_images(tmp_path)
+    final = actlog.extract(model, probe_x)
+    captions = [f"probe {i}: label {label}" for i, label in enumerate(probe_y)]
+    for path in ("conv_a", "conv_b"):
+        (png,) = images[f"activations/{path}"][1]  # one image: one TensorBoard card
+        grids = render_grids(final[path], marked=actlog.layer_stats(final[path]).dead)[0]
+        expected = contact_sheet(grids.images, captions)[0]
+        pixels = decode_png(png)
+        np.testing.assert_array_equal(pixels.reshape(expected.shape), expected)
+    # the captions are drawn above each sample: a strip of black with white text
+    strip = label_strip_height()
+    assert pixels[:strip].max() > 200 and pixels[:strip].min() == 0
 
 
 def test_every_n_epochs_and_no_initial_image(tmp_path):
@@ -157,7 +183,8 @@ def test_dataset_probe_takes_probe_size_samples(tmp_path):
     model = models.sequential()
     x, y = models.digit_data(16)
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
-    logger = actlog.ActivationLogger(dataset, log_dir=tmp_path, probe_size=5, layers="conv_a")
+    logger = actlog.ActivationLogger(dataset, log_dir=tmp_path, probe_size=5, layers="conv_a",
+                                     sample_images=True)  # fmt: skip
     fit(model, dataset, None, [logger], epochs=1, batch_size=None)
     steps = read_images(tmp_path)["activations/conv_a"]
     assert [len(pngs) for pngs in steps.values()] == [5, 5]
@@ -167,11 +194,13 @@ def test_dataset_probe_takes_probe_size_samples(tmp_path):
 def test_conv1d_strips_and_conv3d_projection(tmp_path):
     rng = np.random.default_rng(0)
     x1, y = rng.random((8, 20, 2), dtype=np.float32), rng.integers(0, 3, 8)
-    fit(models.conv1d(), x1, y, [actlog.ActivationLogger(x1[:2], log_dir=tmp_path / "1d")])
+    fit(models.conv1d(), x1, y,
+        [actlog.ActivationLogger(x1[:2], log_dir=tmp_path / "1d", sample_images=True)])
     strips = decode_png(read_images(tmp_path / "1d")["activations/c1"][0][0])
     assert strips.shape[:2] == (3 * 8 + 2, 18 * 4)
     x3 = rng.random((8, 4, 6, 6, 1), dtype=np.float32)
-    fit(models.conv3d(), x3, y, [actlog.ActivationLogger(x3[:2], log_dir=tmp_path / "3d")])
+    fit(models.conv3d(), x3, y,
+        [actlog.ActivationLogger(x3[:2], log_dir=tmp_path / "3d", sample_images=True)])
     assert sorted(read_images(tmp_path / "3d")["activations/c3"]) == [-1, 0, 1]
 
 
@@ -221,7 +250,7 @@ def test_nan_activations_are_counted_not_fatal(tmp_path):
     kernel = conv.kernel.numpy()
     kernel[0, 0, 0, 1] = np.nan  # filter 1 is NaN everywhere
     conv.kernel.assign(kernel)
-    logger = actlog.ActivationLogger(x[:2], layers="conv_a", log_dir=tmp_path)
+    logger = actlog.ActivationLogger(x[:2], layers="conv_a", log_dir=tmp_path, sample_images=True)
     with pytest.warns(RuntimeWarning, match="NaN or infinite"):
         fit(model, x, y, [logger], epochs=1)
     # Step -1 is before any weight update: exactly filter 1 is NaN there, on any machine.
@@ -313,7 +342,7 @@ def test_conv_lstm_and_time_distributed_convs_are_conv_layers(tmp_path):
                                                                          "lstm2d_last"]  # fmt: skip
     maps = actlog.extract(model, x[:1])
     assert maps["td"].shape == (1, 3, 6, 6, 2) and maps["lstm2d"].shape == (1, 3, 4, 4, 3)
-    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, min_tile_size=4)
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, min_tile_size=4, sample_images=True)
     model.fit(x, np.zeros(4, int), epochs=1, verbose=0, callbacks=[logger])
     images = read_images(tmp_path)
     # time projected by its maximum: each grid is a grid of 2-D tiles, like a plain Conv2D's

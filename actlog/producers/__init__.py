@@ -24,10 +24,20 @@ PRODUCERS: tuple[type[Producer], ...] = (
 )
 
 
+#: The share of ``max_event_mb`` that images may take; statistics, histograms and tables take
+#: the rest (a few kB per layer).
+IMAGE_SHARE = 0.9
+
+
 def create_producers(setup: Setup) -> list[Producer]:
-    """The producers the options turn on, in :data:`PRODUCERS` order."""
+    """The producers the options turn on, in :data:`PRODUCERS` order, each image given an equal
+    share of the event's size budget (``max_event_mb``)."""
     made = (kind.create(setup) for kind in PRODUCERS)
-    return [producer for producer in made if producer is not None]
+    producers = [producer for producer in made if producer is not None]
+    images = sum(producer.image_count() for producer in producers)
+    for producer in producers:
+        producer.set_image_budget(IMAGE_SHARE * setup.options.max_event_mb * 1e6 / max(images, 1))
+    return producers
 
 
 __all__ = ["PRODUCERS", "Event", "Needs", "Producer", "Setup", "create_producers"]

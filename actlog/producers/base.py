@@ -121,3 +121,12 @@ class Producer:
     def finish(self) -> list[Record]:
         """Records to write once at the end of the run (on the background thread)."""
         return []
+
+    def image_count(self) -> int:
+        """How many images one event of this producer writes (its share of the event's size
+        budget)."""
+        return 0
+
+    def set_image_budget(self, nbytes: float) -> None:
+        """The most bytes each of its images may take in the event (after PNG encoding); an
+        image producer sizes its images to fit."""

@@ -1,4 +1,4 @@
-"""Feature-map grids: one image per probe sample for each chosen layer, dead filters framed."""
+"""Feature-map grids: each chosen layer's maps of the probe, dead filters framed."""
 
 from __future__ import annotations
 
@@ -6,52 +6,89 @@ from collections.abc import Callable
 
 from actlog.images import GridRenderer
 from actlog.layers import LayerRef
+from actlog.options import LoggerOptions
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.records import ImageSet, Record, Scalar
+from actlog.sheet import contact_sheet, sheet_cell
+
+#: PNG bytes per pixel assumed when sizing images to the budget: actlog's encoder (zlib level
+#: 1, no row filter) on feature maps, measured on keras.applications backbones (bench/).
+BYTES_PER_PIXEL = {1: 0.9, 3: 1.6}
+#: The most probe samples the grids show (statistics use the whole probe).
+MAX_SHOWN_SAMPLES = 16
 
 
 class GridsProducer(Producer):
     """``activations/<layer path>``: the layer's maps normalized and tiled (see
-    :mod:`actlog.images`), one image per probe sample; filters the statistics found dead in the
-    same event (``event.facts["dead"]``, measured at ``event.facts["measured_at"]``) framed in
-    red; NaN and infinite values drawn magenta, counted under
-    ``nonfinite/<layer path>`` and warned about once per layer."""
+    :mod:`actlog.images`). By default one image per layer, the probe samples side by side under
+    their captions (one TensorBoard card per layer); ``sample_images=True`` writes one image per
+    sample instead. Filters the statistics found dead in the same event (``event.facts["dead"]``,
+    measured at ``event.facts["measured_at"]``) are framed in red; NaN and infinite values are
+    drawn magenta, counted under ``nonfinite/<layer path>`` and warned about once per layer.
+    Images are sized to their share of ``max_event_mb``."""
 
     name = "grids"
 
-    def __init__(self, layers: list[LayerRef], renderer: GridRenderer, captions: list[str],
-                 every: int, warn: Callable[[str, str], None]) -> None:  # fmt: skip
-        self.layers, self.renderer, self.captions = layers, renderer, captions
-        self.every, self.warn = every, warn
+    def __init__(self, layers: list[LayerRef], options: LoggerOptions, captions: list[str],
+                 warn: Callable[[str, str], None]) -> None:  # fmt: skip
+        self.layers, self.options, self.warn = layers, options, warn
+        self.captions = captions[:MAX_SHOWN_SAMPLES]
+        self.every = options.every_n_epochs
+        self.renderer = GridRenderer(options.normalize, options.max_filters, options.cmap,
+                                     options.min_tile_size, options.max_image_size)  # fmt: skip
+        self.image_bytes = float("inf")
 
     @classmethod
     def create(cls, setup: Setup) -> GridsProducer:
-        o = setup.options
-        renderer = GridRenderer(o.normalize, o.max_filters, o.cmap, o.min_tile_size,
-                                o.max_image_size)  # fmt: skip
-        return cls(setup.layers, renderer, setup.probe.captions(), o.every_n_epochs, setup.warn)
+        if setup.probe.size > MAX_SHOWN_SAMPLES:
+            setup.warn(
+                "shown-samples",
+                f"actlog: the probe holds {setup.probe.size} samples; the grids show the first "
+                f"{MAX_SHOWN_SAMPLES} (the statistics use all). Pass a smaller probe to choose "
+                "which.",
+            )
+        return cls(setup.layers, setup.options, setup.probe.captions(), setup.warn)
 
     def needs(self) -> Needs:
         return Needs(maps=tuple(self.layers))
 
+    def image_count(self) -> int:
+        per_layer = len(self.captions) if self.options.sample_images else 1
+        return len(self.layers) * per_layer
+
+    def set_image_budget(self, nbytes: float) -> None:
+        self.image_bytes = nbytes
 
     def produce(self, event: Event) -> list[Record]:
         records: list[Record] = []
         dead, measured = event.facts.get("dead", {}), event.facts.get("measured_at", {})
         for ref in self.layers:
-            grids = self.renderer.render(ref.path, event.maps[ref.path], dead.get(ref.path))
+            maps = event.maps[ref.path][:MAX_SHOWN_SAMPLES]
+            colour = self.options.cmap is not None or bool(dead.get(ref.path))
+            pixels = self.image_bytes / BYTES_PER_PIXEL[3 if colour else 1]
+            if self.options.sample_images:
+                side = int(pixels**0.5)
+            else:
+                side = sheet_cell(len(maps), self.options.max_image_size, pixels)
+            grids = self.renderer.render(ref.path, maps, dead.get(ref.path), side)
+            layout = "" if self.options.sample_images else (
+                f", one grid per probe sample ({len(maps)}, captioned)"
+            )
             description = (
-                f"Feature maps of layer `{ref.path}` ({type(ref.layer).__name__}), one image "
-                f"per probe sample: filters 0-{grids.filters_shown - 1} of "
-                f"{grids.filters_total}, row-major, '{self.renderer.normalize}' normalization. "
-                "Step -1 is before training."
+                f"Feature maps of layer `{ref.path}` ({type(ref.layer).__name__}): filters "
+                f"0-{grids.filters_shown - 1} of {grids.filters_total}, row-major, "
+                f"'{self.renderer.normalize}' normalization{layout}. Step -1 is before training."
             )
             if ref.path in measured:
                 description += (
                     f" Dead filters (measured at `{measured[ref.path]}`) are framed in red."
                 )
             tag = f"activations/{ref.path}"
-            records.append(ImageSet(tag, grids.images, self.captions, description))
+            if self.options.sample_images:
+                records.append(ImageSet(tag, grids.images, self.captions, description))
+            else:
+                sheet = contact_sheet(grids.images, self.captions[: len(maps)])
+                records.append(ImageSet(tag, sheet, None, description))
             if grids.nonfinite:
                 self.warn(
                     f"nonfinite:{ref.path}",

@@ -1,0 +1,88 @@
+"""Setting up a logging run at train begin: the layer choice, the producers, the capture and
+its first call, and the one line that tells the user what will be logged.
+
+Everything here runs before any sink is opened or thread started, so a set-up error (a probe
+that does not fit, a layer that is not a feature map) raises with nothing left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+
+from actlog.capture import Capture
+from actlog.choice import Choice, choose_layers
+from actlog.extract import FeatureMapError
+from actlog.failures import FailurePolicy
+from actlog.graph import model_graph
+from actlog.layers import LayerRef
+from actlog.options import LoggerOptions
+from actlog.probe import Probe
+from actlog.producers import Producer, Setup, create_producers
+from actlog.run import LoggingRun
+from actlog.sinks import Sink
+
+
+def build_run(
+    options: LoggerOptions,
+    model: keras.Model,
+    refs: Sequence[LayerRef],
+    probe: Probe,
+    sinks: Sequence[Sink],
+    failures: FailurePolicy,
+) -> tuple[LoggingRun, dict[str, np.ndarray], str]:
+    """A logging run ready to start, the first capture of the probe (for step -1), and the
+    train-begin line.
+
+    Raises:
+        ValueError: when the probe cannot run through the model, or a chosen layer's output is
+            not a feature map (:class:`actlog.extract.FeatureMapError`).
+    """
+    graph = model_graph(model)
+    if options.layers == "conv":
+        choice = choose_layers(graph, refs, options.max_layers)
+    else:
+        choice = Choice(list(refs), len(refs), "as named")
+    setup = Setup(options, model, graph, choice.layers, probe, failures.warn_once)
+    producers = create_producers(setup)
+    capture = Capture(model, [producer.needs() for producer in producers])
+    try:
+        maps, _ = capture(probe.x) if capture.extractor is not None else ({}, {})
+    except FeatureMapError:
+        raise
+    except Exception as error:
+        raise ValueError(
+            f"actlog could not run the probe through model {model.name!r} "
+            f"({type(error).__name__}: {error}). Pass a probe of the shape and dtype the model "
+            "takes, with the batch axis first."
+        ) from error
+    for producer in producers:
+        producer.prepare(maps)
+    run = LoggingRun(sinks, producers, capture, probe.x, failures, options.max_pending)
+    return run, maps, train_begin_line(options, choice, producers)
+
+
+def train_begin_line(options: LoggerOptions, choice: Choice, producers: list[Producer]) -> str:
+    """What will be logged, how to ask for more, and how big it gets."""
+    names = [ref.path for ref in choice.layers]
+    shown = ", ".join(names[:6]) + (f", ... ({len(names) - 6} more)" if len(names) > 6 else "")
+    kind = "conv layers" if options.layers == "conv" else "layers"
+    what = f"actlog: logging {len(names)} of {choice.total} {kind} ({choice.how}: {shown})"
+    if choice.reduced:
+        what += "; max_layers=None logs every one"
+    images = sum(producer.image_count() for producer in producers)
+    per_100 = options.max_event_mb * 100 / options.every_n_epochs
+    return (
+        f"{what}. At most {options.max_event_mb:g} MB per event ({images} images; raise "
+        f"max_event_mb for larger ones), {per_100:,.0f} MB per 100 epochs."
+    )
+
+
+def say(line: str, verbose: int, log: Callable[[str], None]) -> None:
+    """Prints ``line`` as Keras's callbacks print (when ``verbose`` and Keras's interactive
+    logging is on), and logs it."""
+    if verbose and keras.config.is_interactive_logging_enabled():
+        print(line, flush=True)
+    log(line)
