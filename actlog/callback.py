@@ -17,7 +17,7 @@ from typing import Any, Literal
 import keras
 
 from actlog.backend import is_chief
-from actlog.extract import FeatureExtractor
+from actlog.capture import Capture
 from actlog.failures import FailurePolicy
 from actlog.layers import LayerRef, LayerSpec, select_layers
 from actlog.options import LoggerOptions, MeasureAt
@@ -189,10 +189,10 @@ class ActivationLogger(keras.callbacks.Callback):
         return self.failures.sink_failures
 
     @property
-    def extractor(self) -> FeatureExtractor | None:
-        """The compiled feature extractor of the run (None before train begin, and off the
-        chief)."""
-        return None if self._run is None else self._run.capture.extractor
+    def extractor(self) -> Capture | None:
+        """The run's compiled capture (``trace_count``, ``method``); None before train begin
+        and off the chief."""
+        return None if self._run is None else self._run.capture
 
     @property
     def layer_paths(self) -> list[str]:
@@ -274,14 +274,14 @@ class ActivationLogger(keras.callbacks.Callback):
         step -1."""
         assert self._probe is not None, "on_train_begin sets the probe"
         probe = self._probe = fit_probe_to_model(self._probe, self.model)
-        run, maps, line = build_run(self.options, self.model, self._refs, probe, self.sinks,
+        run, captured, line = build_run(self.options, self.model, self._refs, probe, self.sinks,
                                     self.failures)  # fmt: skip
         run.start()
         self._run, self._run_model = run, self.model
         say(line, self.options.verbose, logger.info)
         if self.options.log_initial and not self._initial_logged:
             self._initial_logged = True
-            run.log(INITIAL_STEP, maps)
+            run.log(INITIAL_STEP, captured)
             self.failures.raise_pending()
 
     def _stats_producer(self) -> StatsProducer | None:

@@ -1,53 +1,113 @@
 """The capture: one compiled call per logging event that gathers what every producer needs.
 
-The training thread stops here: the probe runs once through a feature model of the union of
-the layers the producers read (compiled once, :class:`actlog.extract.FeatureExtractor`), and
-the kernels they read are copied to the host. Everything after runs on the background thread.
+The training thread stops here. The probe runs once through a feature model of every layer a
+producer reads (:func:`actlog.graph.ModelGraph.feature_model`, or the call recorder for
+subclassed models), and inside the same compiled call each output is cut down to what leaves
+the device: the shown samples and filters of each map (all of them only for a producer that
+asks for full maps, such as overlays), and a few sums per filter for the statistics
+(:func:`actlog.stats.filter_sums`). The kernels producers read are copied to the host beside.
+Everything after runs on the background thread.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 
-from actlog.extract import FeatureExtractor
+from actlog.backend import compile_function, to_host
+from actlog.extract import FeatureExtractor, FeatureMapError, not_a_feature_map
 from actlog.kernels import layer_kernel
 from actlog.layers import LayerRef
 from actlog.producers.base import Needs
+from actlog.stats import filter_sums
+
+
+@dataclass
+class Captured:
+    """What one capture returns, on the host.
+
+    Attributes:
+        maps: layer path -> its maps, channels last (cut to the shown samples and filters
+            unless a producer asked for full maps).
+        sums: measured layer path -> :func:`actlog.stats.filter_sums` of its output.
+        kernels: layer path -> its kernel.
+    """
+
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    sums: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    kernels: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Capture:
-    """Captures the maps and kernels that ``needs`` ask for, in one forward pass.
+    """Captures what ``needs`` ask for in one compiled forward pass.
 
     Args:
         model: the model to read (never modified).
         needs: what each producer needs.
+        samples: the most probe samples of a map that leave the device (None: all).
+        filters: the most filters of a map that leave the device (None: all).
 
     Example:
         ```python
-        capture = Capture(model, [producer.needs() for producer in producers])
-        maps, kernels = capture(probe.x)
+        capture = Capture(model, [producer.needs() for producer in producers], 16, 64)
+        captured = capture(probe.x)
+        captured.maps["conv2d"].shape  # (8, 26, 26, 32)
         ```
     """
 
-    def __init__(self, model: keras.Model, needs: Sequence[Needs]) -> None:
+    def __init__(self, model: keras.Model, needs: Sequence[Needs], samples: int | None = None,
+                 filters: int | None = None) -> None:  # fmt: skip
+        self.full = {ref.path for need in needs if need.full_maps for ref in need.maps}
         self.map_refs = _unique([ref for need in needs for ref in need.maps])
+        self.floors = {ref.path: floor for need in needs for ref, floor in need.sums}
+        self.sum_refs = _unique([ref for need in needs for ref, _ in need.sums])
         self.kernel_refs = _unique([ref for need in needs for ref in need.kernels])
-        #: The compiled feature model (None when no producer reads maps).
-        self.extractor = FeatureExtractor(model, self.map_refs) if self.map_refs else None
+        self.samples, self.filters = samples, filters
+        refs = _unique([*self.map_refs, *self.sum_refs])
+        #: The feature model of every layer read (its ``method``: "graph" or "recorder").
+        self.extractor = FeatureExtractor(model, refs, compile=False) if refs else None
+        self.method = self.extractor.method if self.extractor else "none"
+        self.trace_count = 0
+        self._fn = compile_function(self._run) if refs else None
 
-    def __call__(
-        self, x: Any, maps: dict[str, np.ndarray] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """The maps of the probe ``x`` (``maps``: already captured ones, reused) and the
-        kernels, by layer path, on the host."""
-        if maps is None:
-            maps = self.extractor(x) if self.extractor is not None else {}
-        kernels = {ref.path: layer_kernel(ref.layer) for ref in self.kernel_refs}
-        return maps, kernels
+    def __call__(self, x: Any) -> Captured:
+        """The maps, sums and kernels of the probe ``x``, by layer path, on the host."""
+        captured = Captured()
+        if self._fn is not None:
+            maps, sums = self._fn(x)
+            captured.maps = {path: to_host(value) for path, value in maps.items()}
+            captured.sums = {path: {key: to_host(value) for key, value in per.items()}
+                             for path, per in sums.items()}  # fmt: skip
+        captured.kernels = {ref.path: layer_kernel(ref.layer) for ref in self.kernel_refs}
+        return captured
+
+    def _run(self, x: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Inside the compiled call: the forward pass, then each output cut down."""
+        self.trace_count += 1  # a Python side effect: runs once per trace
+        assert self.extractor is not None
+        outputs = dict(zip(self.extractor.paths, self.extractor.call_tensors(x), strict=True))
+        for ref in self.extractor.refs:
+            output = outputs[ref.path]
+            if len(output.shape) < 3:
+                raise FeatureMapError(not_a_feature_map(ref, output.shape))
+            if getattr(ref.layer, "data_format", "channels_last") == "channels_first":
+                outputs[ref.path] = keras.ops.moveaxis(output, 1, -1)
+        maps = {}
+        for ref in self.map_refs:
+            output = outputs[ref.path]
+            if ref.path not in self.full:
+                output = output[: self.samples, ..., : self.filters]
+            maps[ref.path] = output
+        sums = {
+            ref.path: filter_sums(keras.ops.cast(outputs[ref.path], "float32"),
+                                  self.floors[ref.path], keras.ops)
+            for ref in self.sum_refs
+        }
+        return maps, sums
 
 
 def _unique(refs: list[LayerRef]) -> list[LayerRef]:

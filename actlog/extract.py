@@ -83,7 +83,7 @@ class FeatureExtractor:
         for ref, output in zip(self.refs, outputs, strict=True):
             array = to_host(output)
             if array.ndim < 3:
-                raise FeatureMapError(_not_a_feature_map(ref, array.shape))
+                raise FeatureMapError(not_a_feature_map(ref, array.shape))
             if getattr(ref.layer, "data_format", "channels_last") == "channels_first":
                 array = np.moveaxis(array, 1, -1)
             result[ref.path] = array
@@ -127,7 +127,7 @@ def _graph_feature_fn(graph: ModelGraph, refs: list[LayerRef]) -> Callable[[Any]
     feature_model = graph.feature_model(refs)
     for ref, output in zip(refs, feature_model.outputs, strict=True):
         if len(output.shape) < 3:
-            raise FeatureMapError(_not_a_feature_map(ref, output.shape))
+            raise FeatureMapError(not_a_feature_map(ref, output.shape))
 
     def run(x: Any) -> list[Any]:
         outputs = feature_model(x, training=False)
@@ -165,7 +165,7 @@ def _recording_feature_fn(model: keras.Model, refs: list[LayerRef]) -> Callable[
     return run
 
 
-def _not_a_feature_map(ref: LayerRef, shape: Any) -> str:
+def not_a_feature_map(ref: LayerRef, shape: Any) -> str:
     return (
         f"Layer {ref.path!r} ({type(ref.layer).__name__}) outputs shape {tuple(shape)}, not a "
         "feature map. actlog shows outputs of shape (batch, spatial..., channels): choose a "

@@ -15,9 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from actlog.capture import Capture
+from actlog.capture import Capture, Captured
 from actlog.failures import FailurePolicy
 from actlog.producers import Event, Producer
 from actlog.records import Record
@@ -71,19 +69,19 @@ class LoggingRun:
         self._worker = BackgroundWorker(self.max_pending, on_error=self._job_failed)
         atexit.register(self.close)
 
-    def log(self, step: int, maps: dict[str, np.ndarray] | None = None) -> None:
+    def log(self, step: int, captured: Captured | None = None) -> None:
         """On the training thread: captures the event at ``step`` for the producers due then
-        (``maps``: an existing capture of the probe to reuse) and hands it to the writer."""
+        (``captured``: an existing capture of the probe to reuse) and hands it to the writer."""
         due = [producer for producer in self.producers if producer.due(step)]
         if not due or not self.open or not any(sink.enabled for sink in self.sinks):
             return
         try:
-            maps, kernels = self.capture(self.probe_x, maps)
+            captured = captured or self.capture(self.probe_x)
             collected = {producer.name: producer.collect(step) for producer in due}
         except Exception as error:
             self.failures.failed("capture", f"capturing the event at step {step}", error)
             return
-        event = Event(step, maps, kernels, collected)
+        event = Event(step, captured.maps, captured.sums, captured.kernels, collected)
         self.last_step = step
         assert self._worker is not None
         self._worker.submit(functools.partial(self._write_event, due, event))

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import keras
-import numpy as np
 
-from actlog.capture import Capture
+from actlog.capture import Capture, Captured
 from actlog.choice import Choice, choose_layers
 from actlog.extract import FeatureMapError
 from actlog.failures import FailurePolicy
@@ -21,6 +20,7 @@ from actlog.layers import LayerRef
 from actlog.options import LoggerOptions
 from actlog.probe import Probe
 from actlog.producers import Producer, Setup, create_producers
+from actlog.producers.grids import MAX_SHOWN_SAMPLES
 from actlog.run import LoggingRun
 from actlog.sinks import Sink
 
@@ -32,7 +32,7 @@ def build_run(
     probe: Probe,
     sinks: Sequence[Sink],
     failures: FailurePolicy,
-) -> tuple[LoggingRun, dict[str, np.ndarray], str]:
+) -> tuple[LoggingRun, Captured, str]:
     """A logging run ready to start, the first capture of the probe (for step -1), and the
     train-begin line.
 
@@ -47,9 +47,10 @@ def build_run(
         choice = Choice(list(refs), len(refs), "as named")
     setup = Setup(options, model, graph, choice.layers, probe, failures.warn_once)
     producers = create_producers(setup)
-    capture = Capture(model, [producer.needs() for producer in producers])
+    capture = Capture(model, [producer.needs() for producer in producers], MAX_SHOWN_SAMPLES,
+                      options.max_filters)  # fmt: skip
     try:
-        maps, _ = capture(probe.x) if capture.extractor is not None else ({}, {})
+        captured = capture(probe.x)
     except FeatureMapError:
         raise
     except Exception as error:
@@ -59,9 +60,9 @@ def build_run(
             "takes, with the batch axis first."
         ) from error
     for producer in producers:
-        producer.prepare(maps)
+        producer.prepare(captured.maps)
     run = LoggingRun(sinks, producers, capture, probe.x, failures, options.max_pending)
-    return run, maps, train_begin_line(options, choice, producers)
+    return run, captured, train_begin_line(options, choice, producers)
 
 
 def train_begin_line(options: LoggerOptions, choice: Choice, producers: list[Producer]) -> str:

@@ -14,6 +14,7 @@ A small probe overstates deadness: a filter may turn on for inputs the probe lac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,72 @@ class LayerStats:
         }
 
 
+#: Histograms are drawn from at most about this many values per layer.
+HISTOGRAM_SAMPLE = 1 << 14
+
+
+def filter_sums(activation: Any, floor: float | None, xp: Any = np) -> dict[str, Any]:
+    """Per-filter sums of a channels-last activation ``(batch, spatial..., filters)``: all that
+    :func:`stats_from_sums` needs, a few numbers per filter, plus an even sample of values.
+
+    Written once for NumPy (``xp=numpy``, the default) and for ``keras.ops`` (``xp=keras.ops``,
+    inside the compiled capture, so only these numbers leave the device).
+
+    Returns:
+        ``finite``, ``nonfinite``, ``on`` (finite values above the floor; above 0 without
+        one), ``sum`` and ``abs`` (of the finite values) and ``max`` (-inf when none is finite),
+        each ``(filters,)``; and ``sample``: every filter's values at evenly strided positions,
+        at most about :data:`HISTOGRAM_SAMPLE` values in all (NaN and infinities included).
+    """
+    filters = int(activation.shape[-1])
+    flat = xp.reshape(activation, (-1, filters))
+    positions = int(np.prod(activation.shape[:-1]))
+    finite = xp.isfinite(flat)
+    clean = xp.where(finite, flat, 0.0)
+    level = 0.0 if floor is None else floor
+    on = xp.logical_and(clean > level, finite)
+    stride = max(1, positions * filters // HISTOGRAM_SAMPLE)
+    return {
+        "finite": xp.sum(xp.where(finite, 1.0, 0.0), axis=0),
+        "nonfinite": xp.sum(xp.where(finite, 0.0, 1.0), axis=0),
+        "on": xp.sum(xp.where(on, 1.0, 0.0), axis=0),
+        "sum": xp.sum(clean, axis=0),
+        "abs": xp.sum(xp.abs(clean), axis=0),
+        "max": xp.max(xp.where(finite, flat, float("-inf")), axis=0),
+        "sample": flat[::stride],
+    }
+
+
+def stats_from_sums(
+    sums: dict[str, np.ndarray], dormant_threshold: float = 0.025, floor: float | None = 0.0
+) -> LayerStats:
+    """The :class:`LayerStats` of :func:`filter_sums` (host arrays)."""
+    finite = np.asarray(sums["finite"], np.float64)
+    on = np.asarray(sums["on"], np.float64)
+    filters = len(finite)
+    dead = np.flatnonzero(on == 0) if floor is not None else np.array([], int)
+    filter_mean_abs = np.asarray(sums["abs"], np.float64) / np.maximum(finite, 1)
+    layer_mean_abs = filter_mean_abs.mean() if filters else 0.0
+    if layer_mean_abs > 0:
+        dormant = np.flatnonzero(filter_mean_abs / layer_mean_abs <= dormant_threshold)
+    else:
+        dormant = np.arange(filters)
+    n_finite = max(float(finite.sum()), 1.0)
+    maximum = float(np.max(sums["max"])) if filters else float("-inf")
+    return LayerStats(
+        dead=[int(i) for i in dead],
+        dormant=[int(i) for i in dormant],
+        dead_fraction=None if floor is None else (len(dead) / filters if filters else 0.0),
+        on_rate=float(on.sum()) / n_finite,
+        mean=float(np.sum(sums["sum"], dtype=np.float64)) / n_finite,
+        max=maximum if np.isfinite(maximum) else float("nan"),
+        nan_count=int(np.sum(sums["nonfinite"])),
+        filters=filters,
+        filter_mean_abs=filter_mean_abs,
+        floor=floor,
+    )
+
+
 def layer_stats(
     activation: np.ndarray, dormant_threshold: float = 0.025, floor: float | None = 0.0
 ) -> LayerStats:
@@ -79,32 +146,11 @@ def layer_stats(
         ```
     """
     a = np.asarray(activation)
-    filters = a.shape[-1]
-    flat = a.reshape(-1, filters)
-    finite = np.isfinite(flat)
-    nan_count = int(flat.size - np.count_nonzero(finite))
-    clean = np.where(finite, flat, 0.0) if nan_count else flat
-    level = 0.0 if floor is None else floor
-    on = (clean > level) & finite if nan_count else clean > level
-    dead = np.flatnonzero(~on.any(axis=0)) if floor is not None else np.array([], int)
-    counts = np.maximum(finite.sum(axis=0), 1)
-    filter_mean_abs = np.abs(clean).sum(axis=0, dtype=np.float64) / counts
-    layer_mean_abs = filter_mean_abs.mean() if filters else 0.0
-    if layer_mean_abs > 0:
-        dormant = np.flatnonzero(filter_mean_abs / layer_mean_abs <= dormant_threshold)
-    else:
-        dormant = np.arange(filters)
-    n_finite = max(int(np.count_nonzero(finite)), 1)
-    finite_values = flat[finite] if nan_count else flat
-    return LayerStats(
-        dead=[int(i) for i in dead],
-        dormant=[int(i) for i in dormant],
-        dead_fraction=None if floor is None else (len(dead) / filters if filters else 0.0),
-        on_rate=float(np.count_nonzero(on)) / n_finite,
-        mean=float(clean.sum(dtype=np.float64)) / n_finite,
-        max=float(finite_values.max()) if finite_values.size else float("nan"),
-        nan_count=nan_count,
-        filters=filters,
-        filter_mean_abs=filter_mean_abs,
-        floor=floor,
-    )
+    sums = filter_sums(a.astype(np.float64, copy=False), floor)
+    return stats_from_sums(sums, dormant_threshold, floor)
+
+
+def histogram_values(sample: np.ndarray) -> np.ndarray:
+    """The finite values of a :func:`filter_sums` sample, flat, for a histogram."""
+    values = np.asarray(sample, np.float32).reshape(-1)
+    return values[np.isfinite(values)]

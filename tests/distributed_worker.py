@@ -108,7 +108,7 @@ def run_mirrored(args: argparse.Namespace) -> None:
     with strategy.scope():
         model = build_model()
         model.compile("adam", "sparse_categorical_crossentropy")
-    logger = actlog.ActivationLogger(probe(), log_dir=args.log_dir)
+    logger = actlog.ActivationLogger(probe(), log_dir=args.log_dir, sample_images=True)
     x, y = make_data()
     model.fit(x, y, batch_size=GLOBAL_BATCH, epochs=EPOCHS, verbose=0, callbacks=[logger])
     if args.weights:
@@ -161,7 +161,7 @@ def run_multiworker(args: argparse.Namespace) -> None:
         losses = strategy.run(step, args=(x, y))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
-    logger = actlog.ActivationLogger(probe(), log_dir=args.log_dir)
+    logger = actlog.ActivationLogger(probe(), log_dir=args.log_dir, sample_images=True)
     logger.set_model(model)
     logger.on_train_begin()
     log("on_train_begin done")
@@ -187,7 +187,7 @@ def run_multiworker_fit(args: argparse.Namespace) -> None:
     with strategy.scope():
         model = build_model()
         model.compile("adam", "sparse_categorical_crossentropy")
-    logger = actlog.ActivationLogger(probe(), log_dir=args.log_dir)
+    logger = actlog.ActivationLogger(probe(), log_dir=args.log_dir, sample_images=True)
     model.fit(dataset, epochs=EPOCHS, verbose=0, callbacks=[logger])
     if args.weights and logger.extractor is not None:
         model.save_weights(args.weights)

@@ -57,7 +57,9 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     x, y = models.digit_data(16)
     model = models.sequential()
-    logger = actlog.ActivationLogger(x[:2], log_dir=root / "logs" / "actlog", stats=False)
+    logger = actlog.ActivationLogger(
+        x[:2], log_dir=root / "logs" / "actlog", stats=False, sample_images=True
+    )
     model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[logger])
     return root
 

@@ -1,8 +1,11 @@
 """The demo script, run as a user would (shortened to one epoch)."""
 
+import numpy as np
+
 import train_example
 from actlog.reader import decode_png, read_images
 from actlog.runs import event_run_dirs
+from actlog.sheet import contact_sheet
 
 
 def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):
@@ -23,5 +26,7 @@ def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):
     assert sorted(images["activations/conv2d_1"]) == [-1, 0]
     assert sorted(images["maximized/conv2d_1"]) == [-1]  # then every 5 epochs
     assert (tmp_path / "actlog" / "animations" / "conv2d_1.gif").is_file()
-    # 64 maps of 11x11, upscaled x2, in an 8x8 grid with separators.
-    assert decode_png(images["activations/conv2d_1"][0][2]).shape[:2] == (183, 183)
+    # Per sample, 64 maps of 11x11, upscaled x2, in an 8x8 grid with separators (183x183); the
+    # 3 samples side by side in one image, each under its caption.
+    expected = contact_sheet(np.zeros((3, 183, 183, 1), np.uint8), ["caption"] * 3).shape[1:3]
+    assert decode_png(images["activations/conv2d_1"][0][0]).shape[:2] == expected

@@ -108,7 +108,7 @@ def test_callback_reports_dead_filters_in_scalars_grids_tables_and_a_warning(tmp
     kill_filters(model.get_layer("conv"), [1, 4])
     x = np.random.default_rng(0).random((16, 10, 10, 1), dtype=np.float32)
     y = np.zeros(16, int)
-    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, min_tile_size=8)
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, min_tile_size=8, sample_images=True)
     with pytest.warns(RuntimeWarning, match=r"dead filters.*conv \(2/6 = 33%\)"):
         model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[logger])
     scalars = read_scalars(tmp_path)

@@ -18,7 +18,7 @@ def test_tensorboard_serves_the_activation_grids(tmp_path):
     x, y = models.digit_data(16)
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=str(tmp_path)),
-        actlog.ActivationLogger((x[:3], y[:3]), log_dir=tmp_path / "actlog"),
+        actlog.ActivationLogger((x[:3], y[:3]), log_dir=tmp_path / "actlog", sample_images=True),
     ]
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=callbacks)
     written = read_images(tmp_path / "actlog")

@@ -37,7 +37,8 @@ def test_same_grids_in_tensorboard_and_wandb(tmp_path, wandb_root):
     x, y = models.digit_data(16)
     sink = actlog.WandbSink(project="actlog-test", dir=str(wandb_root))
     logger = actlog.ActivationLogger(
-        (x[:3], y[:3]), log_dir=tmp_path / "actlog", sinks=["tensorboard", sink]
+        (x[:3], y[:3]), log_dir=tmp_path / "actlog", sinks=["tensorboard", sink],
+        sample_images=True,
     )
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[logger])
     assert wandb.run is None  # the sink started the run, so it finished it

@@ -53,11 +53,17 @@ class Needs:
     """What a producer needs from the shared capture.
 
     Attributes:
-        maps: layers whose outputs (channels last, on the host) it reads, by path.
+        maps: layers whose outputs (channels last, on the host) it reads, by path: the shown
+            probe samples and filters only, unless ``full_maps``.
+        full_maps: it reads every sample and filter of ``maps``.
+        sums: ``(layer, floor)`` pairs whose per-filter sums (:func:`actlog.stats.filter_sums`)
+            it reads, reduced inside the compiled capture.
         kernels: layers whose kernels it reads.
     """
 
     maps: tuple[LayerRef, ...] = ()
+    full_maps: bool = False
+    sums: tuple[tuple[LayerRef, float | None], ...] = ()
     kernels: tuple[LayerRef, ...] = ()
 
 
@@ -67,7 +73,8 @@ class Event:
 
     Attributes:
         step: the event's step (an epoch, or -1 before training).
-        maps: layer path -> its output on the probe (only what some producer needs).
+        maps: layer path -> its output on the probe (see :attr:`Needs.maps`).
+        sums: measured layer path -> its per-filter sums (see :attr:`Needs.sums`).
         kernels: layer path -> its kernel ``(spatial..., inputs, filters)``.
         collected: producer name -> what its :meth:`Producer.collect` returned.
         records: the records the producers before this one made for this event.
@@ -77,6 +84,7 @@ class Event:
 
     step: int
     maps: Mapping[str, np.ndarray] = field(default_factory=dict)
+    sums: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
     kernels: Mapping[str, np.ndarray] = field(default_factory=dict)
     collected: Mapping[str, Any] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)

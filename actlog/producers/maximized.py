@@ -12,7 +12,7 @@ from actlog.images import image_grid
 from actlog.layers import LayerRef
 from actlog.maximize import FilterMaximizer, Maximized
 from actlog.options import LoggerOptions
-from actlog.producers.base import Event, Producer, Setup
+from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.records import ImageSet, Record
 
 
@@ -34,6 +34,9 @@ class MaximizedProducer(Producer):
         if not setup.options.maximize_every_n_epochs:
             return None
         return cls(setup.model, setup.layers, setup.options)
+
+    def needs(self) -> Needs:
+        return Needs(maps=tuple(self.layers))  # their shapes, at the first capture
 
     def prepare(self, maps: Mapping[str, np.ndarray]) -> None:
         limit = self.options.max_filters

@@ -44,7 +44,7 @@ class OverlaysProducer(Producer):
         return cls(setup.model, setup.layers, images, setup.probe.captions(), setup.options)
 
     def needs(self) -> Needs:
-        return Needs(maps=tuple(self.layers))
+        return Needs(maps=tuple(self.layers), full_maps=True)
 
     def prepare(self, maps: Mapping[str, np.ndarray]) -> None:
         size = self.images.shape[1:3]

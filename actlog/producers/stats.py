@@ -3,16 +3,11 @@ filters with since when each has been dead (see :mod:`actlog.stats` for the defi
 
 from __future__ import annotations
 
-import numpy as np
-
 from actlog.layers import LayerRef
 from actlog.measure import MeasurePoint, measure_points
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.records import Histogram, Record, Scalar, Table
-from actlog.stats import LayerStats, layer_stats
-
-#: Histograms are drawn from at most this many values per layer (an even stride through them).
-HISTOGRAM_SAMPLE = 1 << 14
+from actlog.stats import LayerStats, histogram_values, stats_from_sums
 
 
 class StatsProducer(Producer):
@@ -42,7 +37,7 @@ class StatsProducer(Producer):
         return cls(setup.layers, measured, options.every_n_epochs, options.dormant_threshold)
 
     def needs(self) -> Needs:
-        return Needs(maps=tuple(point.at for point in self.measured))
+        return Needs(sums=tuple((point.at, point.floor) for point in self.measured))
 
 
     def produce(self, event: Event) -> list[Record]:
@@ -50,14 +45,14 @@ class StatsProducer(Producer):
         dead_by_layer = event.facts.setdefault("dead", {})
         measured_at = event.facts.setdefault("measured_at", {})
         for ref, point in zip(self.layers, self.measured, strict=True):
-            measured = event.maps[point.at.path]
-            stats = layer_stats(measured, self.dormant_threshold, point.floor)
+            sums = event.sums[point.at.path]
+            stats = stats_from_sums(sums, self.dormant_threshold, point.floor)
             self.latest[ref.path] = stats
             records += [
                 Scalar(f"on_rate/{ref.path}", stats.on_rate),
                 Scalar(f"mean_activation/{ref.path}", stats.mean),
                 Scalar(f"dormant_filters/{ref.path}", len(stats.dormant) / max(stats.filters, 1)),
-                Histogram(f"activation_hist/{ref.path}", histogram_sample(measured)),
+                Histogram(f"activation_hist/{ref.path}", histogram_values(sums["sample"])),
             ]
             if stats.dead_fraction is None:
                 continue  # no rectifier: no dead state, no frames, no table
@@ -99,10 +94,3 @@ class StatsProducer(Producer):
             "initialization may help; a bigger probe makes sure."
         )
 
-
-def histogram_sample(activation: np.ndarray) -> np.ndarray:
-    """Up to :data:`HISTOGRAM_SAMPLE` finite values, evenly strided through the activation: a
-    histogram needs no more, and a large layer holds millions."""
-    flat = np.asarray(activation).reshape(-1)
-    sample = flat[:: max(1, flat.size // HISTOGRAM_SAMPLE)].astype(np.float32)
-    return sample[np.isfinite(sample)]
