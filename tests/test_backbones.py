@@ -1,0 +1,78 @@
+"""Every keras.applications family through the callback with its defaults, as users run them:
+``input -> augmentation -> backbone -> pooling -> head``, at a reduced input size (bench/
+backbones.py runs the whole list at native size)."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import actlog
+from actlog.reader import read_images, read_scalars
+
+FAMILIES = {  # one member of each family, at the smallest input it takes
+    "VGG16": 32,
+    "ResNet50": 32,
+    "ResNet50V2": 32,
+    "InceptionV3": 75,
+    "InceptionResNetV2": 75,
+    "Xception": 71,
+    "MobileNet": 32,
+    "MobileNetV2": 32,
+    "MobileNetV3Small": 32,
+    "DenseNet121": 32,
+    "NASNetMobile": 32,
+    "EfficientNetB0": 32,
+    "EfficientNetV2B0": 32,
+    "ConvNeXtTiny": 32,
+}
+
+
+def transfer_model(name: str, size: int) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    backbone = getattr(keras.applications, name)(
+        weights=None, include_top=False, input_shape=(size, size, 3)
+    )
+    inputs = keras.Input((size, size, 3))
+    h = keras.layers.RandomFlip(name="flip")(inputs)
+    h = keras.layers.GlobalAveragePooling2D(name="pool")(backbone(h))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(h))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_family_works_with_the_defaults(name, tmp_path, capsys):
+    size = FAMILIES[name]
+    model = transfer_model(name, size)
+    x = np.random.default_rng(0).random((4, size, size, 3), dtype=np.float32)
+    convs = actlog.select_layers(model, "conv")
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # dead filters of random weights
+        model.fit(x, np.zeros(4, int), epochs=1, batch_size=4, verbose=0, callbacks=[logger])
+    # a readable choice, in model order, and one line saying so
+    chosen = logger.layer_paths
+    assert 1 <= len(chosen) <= 16
+    order = [ref.path for ref in convs]
+    assert chosen == sorted(chosen, key=order.index)
+    line = capsys.readouterr().out
+    assert f"actlog: logging {len(chosen)} of {len(convs)} conv layers" in line
+    # one Images card per logged layer, at both steps
+    images = read_images(tmp_path)
+    assert sorted(images) == sorted(f"activations/{path}" for path in chosen)
+    assert all(sorted(steps) == [-1, 0] for steps in images.values())
+    assert all(len(pngs) == 1 for steps in images.values() for pngs in steps.values())
+    # the event stays within the budget
+    size_mb = sum(len(png) for steps in images.values() for png in steps[0]) / 1e6
+    assert size_mb <= 5.0
+    # dead counts only where a rectifier gives filters a floor to die at
+    stats = actlog.activation_stats(model, x, layers=chosen)
+    scalars = read_scalars(tmp_path)
+    for path in chosen:
+        assert (f"dead_filters/{path}" in scalars) == (stats[path]["floor"] is not None), path
