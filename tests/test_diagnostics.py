@@ -9,6 +9,7 @@ import actlog
 from actlog.images import MARK_RGB, SEPARATOR_GRAY
 from actlog.overlays import Geometry, upsample_map
 from actlog.reader import decode_png, read_images, read_scalars
+from actlog.sheet import contact_sheet
 from tests import models
 
 layers = keras.layers
@@ -214,11 +215,19 @@ def test_overlay_images_choose_the_most_active_filters():
 def test_callback_logs_overlays(tmp_path):
     model = models.sequential()
     x, y = models.digit_data(16)
-    logger = actlog.ActivationLogger((x[:2], y[:2]), log_dir=tmp_path, overlays=3,
-                                     log_initial=False)  # fmt: skip
-    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[logger])
-    overlay = decode_png(read_images(tmp_path)["overlays/conv_b"][0][0])
-    assert overlay.shape == (96, 3 * 96 + 2, 3)  # 3 tiles of the 12x12 input, upscaled x8
+    for sample_images in (True, False):
+        log_dir = tmp_path / str(sample_images)
+        logger = actlog.ActivationLogger((x[:2], y[:2]), log_dir=log_dir, overlays=3,
+                                         log_initial=False, sample_images=sample_images)
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[logger])
+        pngs = read_images(log_dir)["overlays/conv_b"][0]
+        row = (96, 3 * 96 + 2, 3)  # 3 tiles of the 12x12 input, upscaled x8, per sample
+        if sample_images:
+            assert [decode_png(png).shape for png in pngs] == [row, row]
+        else:  # one image: the two samples side by side, each under its caption
+            (png,) = pngs
+            sheet = contact_sheet(np.zeros((2, *row), np.uint8), ["caption"] * 2)[0]
+            assert decode_png(png).shape == sheet.shape
 
 
 def test_overlays_need_an_image_input(tmp_path):

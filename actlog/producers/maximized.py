@@ -13,6 +13,7 @@ from actlog.layers import LayerRef
 from actlog.maximize import FilterMaximizer, Maximized
 from actlog.options import LoggerOptions
 from actlog.producers.base import Event, Needs, Producer, Setup
+from actlog.producers.grids import BYTES_PER_PIXEL
 from actlog.records import ImageSet, Record
 
 
@@ -28,12 +29,19 @@ class MaximizedProducer(Producer):
         self.model, self.layers, self.options = model, layers, options
         self.every = options.maximize_every_n_epochs
         self.maximizers: dict[str, FilterMaximizer] = {}
+        self.side = options.max_image_size
 
     @classmethod
     def create(cls, setup: Setup) -> MaximizedProducer | None:
         if not setup.options.maximize_every_n_epochs:
             return None
         return cls(setup.model, setup.layers, setup.options)
+
+    def image_count(self) -> int:
+        return len(self.layers)
+
+    def set_image_budget(self, nbytes: float) -> None:
+        self.side = int((nbytes / BYTES_PER_PIXEL[3]) ** 0.5)
 
     def needs(self) -> Needs:
         return Needs(maps=tuple(self.layers))  # their shapes, at the first capture
@@ -59,7 +67,7 @@ class MaximizedProducer(Producer):
             if images.shape[-1] not in (1, 3):
                 images = images[..., :1]
             marked = [result.filters.index(f) for f in result.inactive]
-            grid = image_grid(images, marked, o.min_tile_size, o.max_image_size)
+            grid = image_grid(images, marked, o.min_tile_size, min(self.side, o.max_image_size))
             description = (
                 f"What filters {result.filters[0]}-{result.filters[-1]} of `{path}` look for: "
                 "for each, the input that maximizes its mean activation (gradient ascent from "

@@ -15,7 +15,9 @@ from actlog.options import LoggerOptions
 from actlog.overlays import Geometry, overlay_images, stretch_geometry
 from actlog.probe import first_input
 from actlog.producers.base import Event, Needs, Producer, Setup
+from actlog.producers.grids import BYTES_PER_PIXEL, MAX_SHOWN_SAMPLES
 from actlog.records import ImageSet, Record
+from actlog.sheet import contact_sheet, sheet_cell
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +29,11 @@ class OverlaysProducer(Producer):
 
     def __init__(self, model: keras.Model, layers: list[LayerRef], images: np.ndarray,
                  captions: list[str], options: LoggerOptions) -> None:  # fmt: skip
-        self.model, self.layers, self.images, self.captions = model, layers, images, captions
+        self.model, self.layers = model, layers
         self.options, self.every = options, options.every_n_epochs
+        self.images, self.captions = images[:MAX_SHOWN_SAMPLES], captions[:MAX_SHOWN_SAMPLES]
         self.geometry: dict[str, Geometry] = {}
+        self.image_bytes = float("inf")
 
     @classmethod
     def create(cls, setup: Setup) -> OverlaysProducer | None:
@@ -46,6 +50,12 @@ class OverlaysProducer(Producer):
     def needs(self) -> Needs:
         return Needs(maps=tuple(self.layers), full_maps=True)
 
+    def image_count(self) -> int:
+        return len(self.layers) * (len(self.captions) if self.options.sample_images else 1)
+
+    def set_image_budget(self, nbytes: float) -> None:
+        self.image_bytes = nbytes
+
     def prepare(self, maps: Mapping[str, np.ndarray]) -> None:
         size = self.images.shape[1:3]
         for ref in self.layers:
@@ -61,14 +71,21 @@ class OverlaysProducer(Producer):
     def produce(self, event: Event) -> list[Record]:
         o = self.options
         records: list[Record] = []
+        samples = len(self.images)
+        pixels = self.image_bytes / BYTES_PER_PIXEL[3]
+        side = int(pixels**0.5) if o.sample_images else sheet_cell(samples, o.max_image_size,
+                                                                     pixels)  # fmt: skip
         for path, geometry in self.geometry.items():
-            images, chosen = overlay_images(self.images, event.maps[path], o.overlays, geometry,
+            maps = event.maps[path][:samples]
+            images, chosen = overlay_images(self.images, maps, o.overlays, geometry,
                                             min_tile_size=o.min_tile_size,
-                                            max_image_size=o.max_image_size)  # fmt: skip
+                                            max_image_size=min(side, o.max_image_size))
             captions = [
                 f"{caption}: filters {', '.join(map(str, row))}"
                 for caption, row in zip(self.captions, chosen.tolist(), strict=True)
             ]
+            if not o.sample_images:
+                images, captions = contact_sheet(images, captions), None
             description = (
                 f"The {chosen.shape[1]} most active filters of `{path}` per probe sample "
                 "(highest mean activation, hottest first), each as a heatmap over the input, "

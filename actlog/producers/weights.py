@@ -6,6 +6,7 @@ from actlog.kernels import kernel_images, layer_kernel
 from actlog.layers import LayerRef
 from actlog.options import LoggerOptions
 from actlog.producers.base import Event, Needs, Producer, Setup
+from actlog.producers.grids import BYTES_PER_PIXEL
 from actlog.records import ImageSet, Record
 
 _DESCRIPTION = (
@@ -22,10 +23,17 @@ class WeightsProducer(Producer):
     def __init__(self, layers: list[LayerRef], options: LoggerOptions) -> None:
         self.layers = [ref for ref in layers if layer_kernel(ref.layer) is not None]
         self.options, self.every = options, options.every_n_epochs
+        self.side = options.max_image_size
 
     @classmethod
     def create(cls, setup: Setup) -> WeightsProducer | None:
         return cls(setup.layers, setup.options) if setup.options.weights else None
+
+    def image_count(self) -> int:
+        return len(self.layers)
+
+    def set_image_budget(self, nbytes: float) -> None:
+        self.side = int((nbytes / BYTES_PER_PIXEL[3]) ** 0.5)
 
     def needs(self) -> Needs:
         return Needs(kernels=tuple(self.layers))
@@ -37,7 +45,7 @@ class WeightsProducer(Producer):
             ImageSet(
                 f"weights/{ref.path}",
                 kernel_images(event.kernels[ref.path], o.max_filters, o.weights_cmap,
-                              o.min_tile_size, o.max_image_size),
+                              o.min_tile_size, min(self.side, o.max_image_size)),
                 None,
                 _DESCRIPTION.format(path=ref.path),
             )
