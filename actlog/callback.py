@@ -197,9 +197,7 @@ class ActivationLogger(keras.callbacks.Callback):
     @property
     def layer_paths(self) -> list[str]:
         """The paths of the logged layers, in model order (empty before train begin)."""
-        producers = [] if self._run is None else self._run.producers
-        grids = next((p for p in producers if p.name == "grids"), None)
-        return [ref.path for ref in (grids.layers if grids else self._refs)]
+        return [ref.path for ref in (self._run.layers if self._run else self._refs)]
 
     @property
     def worker_stats(self) -> WorkerStats | None:
@@ -209,7 +207,7 @@ class ActivationLogger(keras.callbacks.Callback):
     @property
     def latest_stats(self) -> dict[str, Any]:
         """The statistics of the last logged event, per layer path (see :mod:`actlog.stats`)."""
-        stats = self._stats_producer()
+        stats = self._run.producer(StatsProducer) if self._run else None
         return {} if stats is None else dict(stats.latest)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -258,7 +256,7 @@ class ActivationLogger(keras.callbacks.Callback):
             return
         self._run.close()
         self.failures.raise_pending()
-        stats = self._stats_producer()
+        stats = self._run.producer(StatsProducer)
         summary = stats.dead_summary(self.options.dead_warn_fraction) if stats else None
         if summary:
             warnings.warn(summary, RuntimeWarning, stacklevel=2)
@@ -283,7 +281,3 @@ class ActivationLogger(keras.callbacks.Callback):
             self._initial_logged = True
             run.log(INITIAL_STEP, captured)
             self.failures.raise_pending()
-
-    def _stats_producer(self) -> StatsProducer | None:
-        producers = [] if self._run is None else self._run.producers
-        return next((p for p in producers if isinstance(p, StatsProducer)), None)

@@ -13,16 +13,19 @@ import atexit
 import functools
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from actlog.capture import Capture, Captured
 from actlog.failures import FailurePolicy
+from actlog.layers import LayerRef
 from actlog.producers import Event, Producer
 from actlog.records import Record
 from actlog.sinks import Sink
 from actlog.worker import BackgroundWorker, WorkerStats
 
 logger = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=Producer)
 
 
 class LoggingRun:
@@ -49,6 +52,8 @@ class LoggingRun:
                  probe_x: Any, failures: FailurePolicy, max_pending: int = 2) -> None:  # fmt: skip
         self.sinks, self.producers, self.capture = list(sinks), list(producers), capture
         self.probe_x, self.failures, self.max_pending = probe_x, failures, max_pending
+        #: The logged layers (set by :func:`actlog.setup.build_run`).
+        self.layers: list[LayerRef] = []
         self.last_step: int | None = None
         self._worker: BackgroundWorker | None = None
 
@@ -56,6 +61,10 @@ class LoggingRun:
     def worker_stats(self) -> WorkerStats | None:
         """What the background writer did (None before :meth:`start`)."""
         return None if self._worker is None else self._worker.stats
+
+    def producer(self, kind: type[P]) -> P | None:
+        """The run's producer of class ``kind``, if it has one."""
+        return next((p for p in self.producers if isinstance(p, kind)), None)
 
     @property
     def open(self) -> bool:

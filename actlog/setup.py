@@ -62,6 +62,7 @@ def build_run(
     for producer in producers:
         producer.prepare(captured.maps)
     run = LoggingRun(sinks, producers, capture, probe.x, failures, options.max_pending)
+    run.layers = choice.layers
     return run, captured, train_begin_line(options, choice, producers)
 
 
