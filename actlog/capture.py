@@ -3,10 +3,10 @@
 The training thread stops here. The probe runs once through a feature model of every layer a
 producer reads (:func:`actlog.graph.ModelGraph.feature_model`, or the call recorder for
 subclassed models), and inside the same compiled call each output is cut down to what leaves
-the device: the shown samples and filters of each map (all of them only for a producer that
-asks for full maps, such as overlays), and a few sums per filter for the statistics
-(:func:`actlog.stats.filter_sums`). The kernels producers read are copied to the host beside.
-Everything after runs on the background thread.
+the device: the shown samples and filters of each map, every s-th pixel of a map larger than
+its tile (all of it only for a producer that asks for full maps, such as overlays), and a few
+sums per filter for the statistics (:func:`actlog.stats.filter_sums`). The kernels producers
+read are copied to the host beside. Everything after runs on the background thread.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class Capture:
     def __init__(self, model: keras.Model, needs: Sequence[Needs], samples: int | None = None,
                  filters: int | None = None) -> None:  # fmt: skip
         self.full = {ref.path for need in needs if need.full_maps for ref in need.maps}
+        self.strides = {ref.path: s for need in needs for ref, s in need.strides if s > 1}
         self.map_refs = _unique([ref for need in needs for ref in need.maps])
         self.floors = {ref.path: floor for need in needs for ref, floor in need.sums}
         self.sum_refs = _unique([ref for need in needs for ref, _ in need.sums])
@@ -101,6 +102,9 @@ class Capture:
             output = outputs[ref.path]
             if ref.path not in self.full:
                 output = output[: self.samples, ..., : self.filters]
+                stride = self.strides.get(ref.path, 1)
+                if stride > 1 and len(output.shape) == 4:
+                    output = output[:, ::stride, ::stride, :]
             maps[ref.path] = output
         sums = {
             ref.path: filter_sums(keras.ops.cast(outputs[ref.path], "float32"),

@@ -55,7 +55,9 @@ class Needs:
     Attributes:
         maps: layers whose outputs (channels last, on the host) it reads, by path: the shown
             probe samples and filters only, unless ``full_maps``.
-        full_maps: it reads every sample and filter of ``maps``.
+        full_maps: it reads every sample, filter and pixel of ``maps``.
+        strides: ``(layer, s)`` pairs: only every s-th row and column of that layer's 2-D maps
+            leave the device (what is shown of a map larger than its tile).
         sums: ``(layer, floor)`` pairs whose per-filter sums (:func:`actlog.stats.filter_sums`)
             it reads, reduced inside the compiled capture.
         kernels: layers whose kernels it reads.
@@ -63,6 +65,7 @@ class Needs:
 
     maps: tuple[LayerRef, ...] = ()
     full_maps: bool = False
+    strides: tuple[tuple[LayerRef, int], ...] = ()
     sums: tuple[tuple[LayerRef, float | None], ...] = ()
     kernels: tuple[LayerRef, ...] = ()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from actlog.images import GridRenderer
+from actlog.graph import ModelGraph
+from actlog.images import GridRenderer, tile_size
 from actlog.layers import LayerRef
 from actlog.options import LoggerOptions
 from actlog.producers.base import Event, Needs, Producer, Setup
@@ -30,8 +31,8 @@ class GridsProducer(Producer):
     name = "grids"
 
     def __init__(self, layers: list[LayerRef], options: LoggerOptions, captions: list[str],
-                 warn: Callable[[str, str], None]) -> None:  # fmt: skip
-        self.layers, self.options, self.warn = layers, options, warn
+                 warn: Callable[[str, str], None], graph: ModelGraph) -> None:  # fmt: skip
+        self.layers, self.options, self.warn, self.graph = layers, options, warn, graph
         self.captions = captions[:MAX_SHOWN_SAMPLES]
         self.every = options.every_n_epochs
         self.renderer = GridRenderer(options.normalize, options.max_filters, options.cmap,
@@ -47,10 +48,28 @@ class GridsProducer(Producer):
                 f"{MAX_SHOWN_SAMPLES} (the statistics use all). Pass a smaller probe to choose "
                 "which.",
             )
-        return cls(setup.layers, setup.options, setup.probe.captions(), setup.warn)
+        return cls(setup.layers, setup.options, setup.probe.captions(), setup.warn, setup.graph)
 
     def needs(self) -> Needs:
-        return Needs(maps=tuple(self.layers))
+        return Needs(maps=tuple(self.layers), strides=tuple(
+            (ref, self._stride(ref)) for ref in self.layers))  # fmt: skip
+
+    def _stride(self, ref: LayerRef) -> int:
+        """How much a 2-D map of ``ref`` is shrunk on screen, in whole pixels (1 when it is
+        not, or when its size is unknown): only every so-many pixels need leave the device."""
+        graph = self.graph
+        shape = tuple(graph.output(ref.layer).shape) if graph.reaches(ref.layer) else ()
+        if len(shape) != 4 or None in shape[1:]:
+            return 1
+        o = self.options
+        count = min(shape[-1], o.max_filters or shape[-1])
+        pixels = self.image_bytes / BYTES_PER_PIXEL[1 if o.cmap is None else 3]
+        samples = len(self.captions)
+        side = int(pixels**0.5) if o.sample_images else sheet_cell(samples, o.max_image_size,
+                                                                     pixels)  # fmt: skip
+        _, tile_h, tile_w = tile_size(count, shape[1], shape[2], False, o.min_tile_size,
+                                      min(side, o.max_image_size))  # fmt: skip
+        return max(1, min(shape[1] // tile_h, shape[2] // tile_w))
 
     def image_count(self) -> int:
         per_layer = len(self.captions) if self.options.sample_images else 1
