@@ -64,8 +64,7 @@ class Capture:
         self.full = {ref.path for need in needs if need.full_maps for ref in need.maps}
         self.strides = {ref.path: s for need in needs for ref, s in need.strides if s > 1}
         self.map_refs = _unique([ref for need in needs for ref in need.maps])
-        self.floors = {ref.path: floor for need in needs for ref, floor in need.sums}
-        self.sum_refs = _unique([ref for need in needs for ref, _ in need.sums])
+        self.sum_refs = _unique([ref for need in needs for ref in need.sums])
         self.kernel_refs = _unique([ref for need in needs for ref in need.kernels])
         self.samples, self.filters = samples, filters
         refs = _unique([*self.map_refs, *self.sum_refs])
@@ -100,15 +99,16 @@ class Capture:
         maps = {}
         for ref in self.map_refs:
             output = outputs[ref.path]
-            if ref.path not in self.full:
-                output = output[: self.samples, ..., : self.filters]
+            if ref.path in self.full:
+                pass
+            elif len(output.shape) == 4:  # one strided slice: one copy
                 stride = self.strides.get(ref.path, 1)
-                if stride > 1 and len(output.shape) == 4:
-                    output = output[:, ::stride, ::stride, :]
+                output = output[: self.samples, ::stride, ::stride, : self.filters]
+            else:
+                output = output[: self.samples, ..., : self.filters]
             maps[ref.path] = output
         sums = {
-            ref.path: filter_sums(keras.ops.cast(outputs[ref.path], "float32"),
-                                  self.floors[ref.path], keras.ops)
+            ref.path: filter_sums(keras.ops.cast(outputs[ref.path], "float32"), keras.ops)
             for ref in self.sum_refs
         }
         return maps, sums

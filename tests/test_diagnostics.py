@@ -6,10 +6,12 @@ import pytest
 from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 
 import actlog
+import actlog.backend
 from actlog.images import MARK_RGB, SEPARATOR_GRAY
 from actlog.overlays import Geometry, upsample_map
 from actlog.reader import decode_png, read_images, read_scalars
 from actlog.sheet import contact_sheet
+from actlog.stats import filter_sums, stats_from_sums
 from tests import models
 
 layers = keras.layers
@@ -236,3 +238,25 @@ def test_overlays_need_an_image_input(tmp_path):
     logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, overlays=2)
     with pytest.raises(ValueError, match="overlays need an image input"):
         model.fit(x, np.zeros(4, int), epochs=1, verbose=0, callbacks=[logger])
+
+
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_statistics_reduced_in_the_compiled_capture_match_numpy(with_nan):
+    a = np.random.default_rng(1).normal(size=(4, 16, 16, 8)).astype(np.float32)
+    a[..., 3] = -1.0  # dead behind a ReLU floor
+    if with_nan:
+        a[0, 0, 0, 5] = np.nan
+        a[1, 2, 3, 6] = np.inf
+    compiled = actlog.backend.compile_function(lambda t: filter_sums(t, keras.ops))
+    sums = {key: actlog.backend.to_host(value) for key, value in compiled(a).items()}
+    fast = stats_from_sums(sums, 0.025, 0.0)
+    exact = actlog.layer_stats(a, 0.025, 0.0)
+    assert fast.dead == exact.dead == [3]
+    assert fast.dormant == exact.dormant
+    assert fast.nan_count == exact.nan_count == (2 if with_nan else 0)
+    assert fast.mean == pytest.approx(exact.mean, rel=1e-5)
+    assert fast.max == pytest.approx(exact.max)
+    assert fast.on_rate == pytest.approx(exact.on_rate)
+    # the histogram sample holds values of every filter, not a stride that aliases with them
+    sample = np.asarray(sums["sample"])
+    assert sample.shape[1] == 8 and len(sample) >= 256

@@ -58,15 +58,15 @@ class Needs:
         full_maps: it reads every sample, filter and pixel of ``maps``.
         strides: ``(layer, s)`` pairs: only every s-th row and column of that layer's 2-D maps
             leave the device (what is shown of a map larger than its tile).
-        sums: ``(layer, floor)`` pairs whose per-filter sums (:func:`actlog.stats.filter_sums`)
-            it reads, reduced inside the compiled capture.
+        sums: layers whose per-filter sums (:func:`actlog.stats.filter_sums`) it reads,
+            reduced inside the compiled capture.
         kernels: layers whose kernels it reads.
     """
 
     maps: tuple[LayerRef, ...] = ()
     full_maps: bool = False
     strides: tuple[tuple[LayerRef, int], ...] = ()
-    sums: tuple[tuple[LayerRef, float | None], ...] = ()
+    sums: tuple[LayerRef, ...] = ()
     kernels: tuple[LayerRef, ...] = ()
 
 

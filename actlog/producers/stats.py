@@ -37,7 +37,7 @@ class StatsProducer(Producer):
         return cls(setup.layers, measured, options.every_n_epochs, options.dormant_threshold)
 
     def needs(self) -> Needs:
-        return Needs(sums=tuple((point.at, point.floor) for point in self.measured))
+        return Needs(sums=tuple(point.at for point in self.measured))
 
 
     def produce(self, event: Event) -> list[Record]:
