@@ -97,9 +97,8 @@ class ActivationLogger(keras.callbacks.Callback):
             inputs that maximize each shown filter (``maximized/<layer path>``, see
             :mod:`actlog.maximize`); it runs on the training thread (``bench/`` measures it).
         maximize_steps: gradient-ascent steps per maximization.
-        animate: at train end, save per layer an animated GIF of the first probe sample's
-            grids epoch after epoch beside the TensorBoard run (``<log_dir>/animations/``),
-            and log it to W&B as a video where that sink is used.
+        animate: at train end, save per layer an animated GIF of its image epoch after epoch
+            (``<log_dir>/animations/``), and log it to W&B as a video where that sink is used.
         on_error: ``"warn"``: a failing sink or logging event warns once (per sink or kind of
             failure) and training goes on; ``"raise"``: the error stops training at the next
             epoch end. Errors in the set-up always raise, before the first training step.

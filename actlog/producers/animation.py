@@ -1,4 +1,5 @@
-"""Animations: per layer, a GIF of the first probe sample's grid, step after step, written at
+"""Animations: per layer, a GIF of its image (the first of the ``activations/`` record: the
+probe samples side by side, or the first sample with ``sample_images``), step after step, at
 train end to ``<log_dir>/animations/`` from frames kept as the run goes (compressed in memory;
 nothing is read back from the sinks)."""
 
