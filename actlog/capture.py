@@ -22,6 +22,7 @@ from actlog.backend import compile_function, to_host
 from actlog.extract import FeatureExtractor, FeatureMapError, not_a_feature_map
 from actlog.kernels import layer_kernel
 from actlog.layers import LayerRef
+from actlog.measure import is_nonnegative
 from actlog.producers.base import Needs
 from actlog.stats import filter_sums
 
@@ -108,7 +109,8 @@ class Capture:
                 output = output[: self.samples, ..., : self.filters]
             maps[ref.path] = output
         sums = {
-            ref.path: filter_sums(keras.ops.cast(outputs[ref.path], "float32"), keras.ops)
+            ref.path: filter_sums(keras.ops.cast(outputs[ref.path], "float32"), keras.ops,
+                                  is_nonnegative(ref.layer))
             for ref in self.sum_refs
         }
         return maps, sums

@@ -51,8 +51,7 @@ def choose_layers(graph: ModelGraph, refs: Sequence[LayerRef], max_layers: int |
     if len(pictures) <= max_layers:
         how = "every conv layer" if len(pictures) == len(refs) else "every conv layer with maps"
         return Choice(pictures or refs, len(refs), how)
-    known = [size for size in sizes if isinstance(size, tuple)]
-    if len(known) == len(sizes):
+    if None not in sizes:
         last_of_stage: dict[tuple, LayerRef] = {}
         for ref, size in zip(refs, sizes, strict=True):
             if size != "pixel":

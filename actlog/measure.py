@@ -41,6 +41,15 @@ def rectifier_floor(layer: Any) -> float | None:
     return 0.0 if getattr(layer, "activation", None) in RECTIFIERS else None
 
 
+def is_nonnegative(layer: Any) -> bool:
+    """Whether ``layer``'s output is never negative: a ``ReLU`` without negative slope, or a
+    ``relu`` / ``relu6`` activation (hard-swish dips below 0)."""
+    layer = unwrap(layer)
+    if isinstance(layer, keras.layers.ReLU):
+        return not layer.negative_slope
+    return getattr(layer, "activation", None) in (keras.activations.relu, keras.activations.relu6)
+
+
 @dataclass(frozen=True)
 class MeasurePoint:
     """Where one chosen layer's health is measured.

@@ -67,7 +67,7 @@ class LayerStats:
 HISTOGRAM_SAMPLE = 1 << 14
 
 
-def filter_sums(activation: Any, xp: Any = np) -> dict[str, Any]:
+def filter_sums(activation: Any, xp: Any = np, nonnegative: bool = False) -> dict[str, Any]:
     """Per-filter sums of a channels-last activation ``(batch, spatial..., filters)``: all that
     :func:`stats_from_sums` needs, a few numbers per filter, plus an even sample of values.
 
@@ -75,7 +75,8 @@ def filter_sums(activation: Any, xp: Any = np) -> dict[str, Any]:
     inside the compiled capture, so only these numbers leave the device). The common case, every
     value finite, takes one pass per sum; only when a sum is not finite are the sums taken again
     over the finite values. Whether a filter is dead comes from its exact maximum; the on-rate
-    is estimated from the sample (about 16,000 values, so within a percent).
+    is estimated from the sample (about 16,000 values, so within a percent). ``nonnegative``
+    (a ReLU's output) spares the pass for the sum of absolute values: it is the sum.
 
     Returns:
         ``finite`` and ``nonfinite`` (counts), ``sum`` and ``abs`` (of the finite values) and
@@ -90,7 +91,8 @@ def filter_sums(activation: Any, xp: Any = np) -> dict[str, Any]:
     def all_finite() -> dict[str, Any]:
         total = xp.sum(flat, axis=0)
         return {"finite": xp.ones_like(total) * positions, "nonfinite": xp.zeros_like(total),
-                "sum": total, "abs": xp.sum(xp.abs(flat), axis=0), "max": xp.max(flat, axis=0)}
+                "sum": total, "abs": total if nonnegative else xp.sum(xp.abs(flat), axis=0),
+                "max": xp.max(flat, axis=0)}
 
     def masked() -> dict[str, Any]:
         finite = xp.isfinite(flat)

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import actlog
+import actlog.graph
+from actlog.choice import choose_layers
 from actlog.reader import read_images, read_scalars
 
 FAMILIES = {  # one member of each family, at the smallest input it takes
@@ -76,3 +78,15 @@ def test_every_family_works_with_the_defaults(name, tmp_path, capsys):
     scalars = read_scalars(tmp_path)
     for path in chosen:
         assert (f"dead_filters/{path}" in scalars) == (stats[path]["floor"] is not None), path
+
+
+def test_squeeze_excitation_convs_do_not_hide_the_stages():
+    """EfficientNet's 1x1-pixel squeeze-and-excitation convs are left out, and the rest is
+    chosen one per resolution stage (not an even spread)."""
+    model = transfer_model("EfficientNetB0", 64)
+    graph = actlog.graph.model_graph(model)
+    choice = choose_layers(graph, actlog.select_layers(model, "conv"), 16)
+    assert choice.how == "one per resolution stage"
+    sizes = [tuple(graph.output(ref.layer).shape[1:3]) for ref in choice.layers]
+    assert sizes == sorted(set(sizes), reverse=True)  # one per size, from large to small
+    assert (1, 1) not in sizes
