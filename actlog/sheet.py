@@ -86,6 +86,12 @@ def contact_sheet(images: np.ndarray, captions: Sequence[str]) -> np.ndarray:
     return sheet[None]
 
 
+def image_side(k: int, max_size: int, max_pixels: float, sheet: bool = True) -> int:
+    """The largest square box, in pixels, for each of ``k`` per-sample images: on one contact
+    sheet (:func:`sheet_cell`), or each an image of its own within ``max_pixels``."""
+    return sheet_cell(k, max_size, max_pixels) if sheet else int(max_pixels**0.5)
+
+
 def sheet_cell(k: int, max_size: int, max_pixels: float) -> int:
     """The largest square box, in pixels, for each of ``k`` images of a contact sheet that
     keeps the sheet within ``max_size`` pixels a side and ``max_pixels`` pixels in all."""

@@ -10,7 +10,7 @@ from actlog.layers import LayerRef
 from actlog.options import LoggerOptions
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.records import ImageSet, Record, Scalar
-from actlog.sheet import contact_sheet, sheet_cell
+from actlog.sheet import contact_sheet, image_side
 
 #: PNG bytes per pixel assumed when sizing images to the budget: actlog's encoder (zlib level
 #: 1, no row filter) on feature maps, measured on keras.applications backbones (bench/).
@@ -65,8 +65,7 @@ class GridsProducer(Producer):
         count = min(shape[-1], o.max_filters or shape[-1])
         pixels = self.image_bytes / BYTES_PER_PIXEL[1 if o.cmap is None else 3]
         samples = len(self.captions)
-        side = int(pixels**0.5) if o.sample_images else sheet_cell(samples, o.max_image_size,
-                                                                     pixels)  # fmt: skip
+        side = image_side(samples, o.max_image_size, pixels, not o.sample_images)
         _, tile_h, tile_w = tile_size(count, shape[1], shape[2], False, o.min_tile_size,
                                       min(side, o.max_image_size))  # fmt: skip
         return max(1, min(shape[1] // tile_h, shape[2] // tile_w))
@@ -85,10 +84,8 @@ class GridsProducer(Producer):
             maps = event.maps[ref.path][:MAX_SHOWN_SAMPLES]
             colour = self.options.cmap is not None or bool(dead.get(ref.path))
             pixels = self.image_bytes / BYTES_PER_PIXEL[3 if colour else 1]
-            if self.options.sample_images:
-                side = int(pixels**0.5)
-            else:
-                side = sheet_cell(len(maps), self.options.max_image_size, pixels)
+            side = image_side(len(maps), self.options.max_image_size, pixels,
+                              not self.options.sample_images)
             grids = self.renderer.render(ref.path, maps, dead.get(ref.path), side)
             layout = "" if self.options.sample_images else (
                 f", one grid per probe sample ({len(maps)}, captioned)"

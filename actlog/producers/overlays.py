@@ -17,7 +17,7 @@ from actlog.probe import first_input
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.producers.grids import BYTES_PER_PIXEL, MAX_SHOWN_SAMPLES
 from actlog.records import ImageSet, Record
-from actlog.sheet import contact_sheet, sheet_cell
+from actlog.sheet import contact_sheet, image_side
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +73,7 @@ class OverlaysProducer(Producer):
         records: list[Record] = []
         samples = len(self.images)
         pixels = self.image_bytes / BYTES_PER_PIXEL[3]
-        side = int(pixels**0.5) if o.sample_images else sheet_cell(samples, o.max_image_size,
-                                                                     pixels)  # fmt: skip
+        side = image_side(samples, o.max_image_size, pixels, not o.sample_images)
         for path, geometry in self.geometry.items():
             maps = event.maps[path][:samples]
             images, chosen = overlay_images(self.images, maps, o.overlays, geometry,
