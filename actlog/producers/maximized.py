@@ -41,7 +41,7 @@ class MaximizedProducer(Producer):
         return len(self.layers)
 
     def set_image_budget(self, nbytes: float) -> None:
-        self.side = int((nbytes / BYTES_PER_PIXEL[3]) ** 0.5)
+        self.side = min(self.options.max_image_size, int((nbytes / BYTES_PER_PIXEL[3]) ** 0.5))
 
     def needs(self) -> Needs:
         return Needs(maps=tuple(self.layers))  # their shapes, at the first capture
@@ -67,7 +67,7 @@ class MaximizedProducer(Producer):
             if images.shape[-1] not in (1, 3):
                 images = images[..., :1]
             marked = [result.filters.index(f) for f in result.inactive]
-            grid = image_grid(images, marked, o.min_tile_size, min(self.side, o.max_image_size))
+            grid = image_grid(images, marked, o.min_tile_size, self.side)
             description = (
                 f"What filters {result.filters[0]}-{result.filters[-1]} of `{path}` look for: "
                 "for each, the input that maximizes its mean activation (gradient ascent from "

@@ -33,7 +33,7 @@ class WeightsProducer(Producer):
         return len(self.layers)
 
     def set_image_budget(self, nbytes: float) -> None:
-        self.side = int((nbytes / BYTES_PER_PIXEL[3]) ** 0.5)
+        self.side = min(self.options.max_image_size, int((nbytes / BYTES_PER_PIXEL[3]) ** 0.5))
 
     def needs(self) -> Needs:
         return Needs(kernels=tuple(self.layers))
@@ -45,7 +45,7 @@ class WeightsProducer(Producer):
             ImageSet(
                 f"weights/{ref.path}",
                 kernel_images(event.kernels[ref.path], o.max_filters, o.weights_cmap,
-                              o.min_tile_size, min(self.side, o.max_image_size)),
+                              o.min_tile_size, self.side),
                 None,
                 _DESCRIPTION.format(path=ref.path),
             )
