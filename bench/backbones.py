@@ -22,7 +22,8 @@ with a random probe ``np.random.default_rng(0).random((probe, s, s, 3), dtype=np
   reuses it and train begin below excludes it) + ``select_layers(model, "conv")`` +
   ``actlog.measure.measure_points(model, refs)``.
 - forward ms: ``tf.function(lambda x: model(x, training=False))``, two warm-up calls, then the
-  median of ``--events`` calls including ``.numpy()``.
+  median of ``--events`` calls including ``.numpy()``, each timed right before an event below
+  (side by side with the hold, so both see the same machine state).
 - train begin s: ``logger.set_model(model); logger.on_train_begin()`` (builds and traces the
   feature model, logs step -1); begin MB: the log directory's bytes after a ``flush()``.
 - hold ms: the median time ``logger.on_epoch_end(epoch)`` takes to return (what training
@@ -161,10 +162,8 @@ def measure(name: str, size: int, probe_size: int, events: int, out: dict) -> No
     batch = tf.constant(probe)
     for _ in range(2):
         forward(batch).numpy()
-    times = [timed(lambda: forward(batch).numpy())[1] for _ in range(events)]
-    out["forward_ms"] = statistics.median(times) * 1000
     rss_forward = peak_rss_mb()
-    log(f"forward {out['forward_ms']:,.0f} ms; peak RSS {rss_forward:,.0f} MB")
+    log(f"forward traced; peak RSS {rss_forward:,.0f} MB")
 
     with tempfile.TemporaryDirectory(prefix="actlog_backbones_") as log_dir:
         logger = actlog.ActivationLogger(probe, log_dir=log_dir, on_error="raise")
@@ -174,16 +173,19 @@ def measure(name: str, size: int, probe_size: int, events: int, out: dict) -> No
         out["logged"], out["begin_mb"] = len(logger.layer_paths), dir_bytes(log_dir) / MB
         log(f"train begin {out['begin_s']:.2f} s + flush {begin_flush_s:.2f} s, "
             f"{out['logged']} layers logged, {out['begin_mb']:.1f} MB")  # fmt: skip
-        holds, backgrounds, grown = [], [], []
+        forwards, holds, backgrounds, grown = [], [], [], []
         for epoch in range(events):
             before = dir_bytes(log_dir)
+            forwards.append(timed(lambda: forward(batch).numpy())[1])
             holds.append(timed(logger.on_epoch_end, epoch)[1])
             backgrounds.append(timed(logger.flush)[1])
             grown.append(dir_bytes(log_dir) - before)
-            log(f"event {epoch}: hold {holds[-1] * 1000:,.0f} ms, background "
+            log(f"event {epoch}: forward {forwards[-1] * 1000:,.0f} ms, hold "
+                f"{holds[-1] * 1000:,.0f} ms, background "
                 f"{backgrounds[-1] * 1000:,.0f} ms, {grown[-1] / MB:.1f} MB")  # fmt: skip
         out["peak_mb"] = peak_rss_mb()
         out["rss_over_forward_mb"] = out["peak_mb"] - rss_forward
+        out["forward_ms"] = statistics.median(forwards) * 1000
         out["hold_ms"] = statistics.median(holds) * 1000
         out["background_ms"] = statistics.median(backgrounds) * 1000
         out["hold_ratio"] = out["hold_ms"] / out["forward_ms"]
