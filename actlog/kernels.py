@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from actlog.backend import to_host
 from actlog.images import colormap_lut, image_grid
 
 #: Layers whose kernel is depthwise: one filter per (input channel, multiplier) pair.
@@ -27,18 +28,22 @@ DEPTHWISE_TYPES: tuple[type[keras.layers.Layer], ...] = (
 )
 
 
+def kernel_variable(layer: keras.layers.Layer) -> keras.Variable | None:
+    """The variable holding a conv layer's filters (the depthwise kernel of a separable conv),
+    or None for a layer without one."""
+    if isinstance(layer, keras.layers.SeparableConv1D | keras.layers.SeparableConv2D):
+        return layer.depthwise_kernel
+    return getattr(layer, "kernel", None)
+
+
 def layer_kernel(layer: keras.layers.Layer) -> np.ndarray | None:
     """A conv layer's kernel as ``(spatial..., inputs, filters)`` host array, or None for a layer
-    without one."""
-    if isinstance(layer, keras.layers.SeparableConv1D | keras.layers.SeparableConv2D):
-        weights = layer.depthwise_kernel
-    elif isinstance(layer, keras.layers.DepthwiseConv1D | keras.layers.DepthwiseConv2D):
-        weights = layer.kernel
-    else:
-        weights = getattr(layer, "kernel", None)
+    without one. Under JAX with the kernel sharded over processes every process must call it
+    (the copy gathers it)."""
+    weights = kernel_variable(layer)
     if weights is None:
         return None
-    kernel = np.array(keras.ops.convert_to_numpy(weights), dtype=np.float32)
+    kernel = np.array(to_host(weights.value), dtype=np.float32)
     transposed = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
                   keras.layers.Conv3DTranspose)  # fmt: skip
     if isinstance(layer, transposed):  # stored as (spatial..., filters, inputs)

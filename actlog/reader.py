@@ -6,10 +6,15 @@ goes through the plugin event accumulator, unsampled; an image summary is a stri
 ``[width, height, png0, png1, ...]``, one PNG per image. Reading needs no TensorFlow.
 
 As the server does, steps come in ascending order, and a step written more than once gives its
-first event (except :func:`read_image_events`: every event, in file order). One directory is
-one run: its event files are those directly inside it (:mod:`actlog.runs` finds the runs
-under a log directory). A directory argument that is not a
-directory raises ``FileNotFoundError``.
+first event (except :func:`read_image_events`: every event, in file order). Tags come in the
+order TensorBoard shows them (:func:`actlog.tags.sort_tags`). One directory is one run: its
+event files are those directly inside it (:mod:`actlog.runs` finds the runs under a log
+directory). A directory argument that is not a directory raises ``FileNotFoundError``.
+
+A layer's tags may carry its position in the model (``activations/012 backbone/block_1``, see
+:mod:`actlog.tags`). Wherever a tag is taken, ``<kind>/<layer path>`` finds it all the same
+(``activations/backbone/block_1``; for an image tag the bare layer path too), and so does
+indexing the mappings the functions return.
 
 Example:
     ```python
@@ -32,6 +37,8 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
+from actlog.tags import find_tag, sort_tags
+
 #: The TensorBoard plugin that holds image summaries.
 IMAGES_PLUGIN = "images"
 #: The TensorBoard plugin that holds TF2 scalar summaries.
@@ -40,6 +47,35 @@ SCALARS_PLUGIN = "scalars"
 ACTIVATIONS_PREFIX = "activations/"
 
 _V = TypeVar("_V")
+
+
+class ByTag(dict[str, _V]):
+    """A mapping from tags that also answers to ``<kind>/<layer path>`` for a tag whose layer
+    key carries a position (:func:`actlog.tags.find_tag`); it iterates over the tags as written.
+
+    Example:
+        ```python
+        scalars = read_scalars("logs/actlog")  # {"dead_filters/003 backbone/Conv1": ...}
+        scalars["dead_filters/backbone/Conv1"] is scalars["dead_filters/003 backbone/Conv1"]
+        ```
+    """
+
+    def _find(self, key: object) -> str | None:
+        return find_tag(self.keys(), key) if isinstance(key, str) else None
+
+    def __missing__(self, key: str) -> _V:
+        found = self._find(key)
+        if found is None:
+            raise KeyError(key)
+        return self[found]
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or self._find(key) is not None
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        """The value of ``key`` (or of the tag it names), else ``default``."""
+        found = key if dict.__contains__(self, key) else self._find(key)
+        return default if found is None else dict.__getitem__(self, found)
 
 
 class UnknownTagError(KeyError, ValueError):
@@ -77,9 +113,9 @@ def _accumulator(run_dir: str | os.PathLike[str]) -> Any:
 
 
 def _plugin_tags(accumulator: Any, plugin: str) -> list[str]:
-    """The tags written for ``plugin``, sorted; empty when the plugin has no data."""
+    """The tags written for ``plugin`` in TensorBoard's order; empty when the plugin has none."""
     try:
-        return sorted(accumulator.PluginTagToContent(plugin))
+        return sort_tags(sorted(accumulator.PluginTagToContent(plugin)))
     except KeyError:
         return []
 
@@ -106,25 +142,46 @@ class RunReader:
         ```python
         reader = RunReader("logs/actlog")
         series = {tag: reader.series(tag) for tag in reader.tags}
-        reader.scalars()  # {"stats/conv2d/dead": {0: 0.0, 1: 0.03}, ...}
+        reader.scalars()  # {"dead_filters/conv2d": {-1: 0.0, 0: 0.03}, ...}
         ```
     """
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self.run_dir = Path(run_dir)
         self._accumulator = _accumulator(run_dir)
-        #: The run's image tags, sorted.
+        #: The run's image tags, in the order TensorBoard shows them.
         self.tags: list[str] = _plugin_tags(self._accumulator, IMAGES_PLUGIN)
 
-    def _check_tag(self, tag: str) -> None:
-        if tag not in self.tags:
+    def resolve(self, tag: str) -> str:
+        """The run's image tag that ``tag`` names.
+
+        Args:
+            tag: an image tag (``"activations/012 backbone/block_1"``), the same with the bare
+                layer path as key (``"activations/backbone/block_1"``), or a bare layer path,
+                which names its ``activations/`` tag (``"backbone/block_1"``, ``"conv2d"``).
+
+        Returns:
+            The tag as the run holds it.
+
+        Raises:
+            UnknownTagError: if the run has no such image tag; the message lists those it has.
+
+        Example:
+            ```python
+            RunReader("logs/actlog").resolve("conv2d")  # "activations/conv2d"
+            ```
+        """
+        found = find_tag(self.tags, tag) or find_tag(self.tags, ACTIVATIONS_PREFIX + tag)
+        if found is None:
             listed = ", ".join(self.tags) or "none"
             message = f"No image tag {tag!r} in {self.run_dir}. Image tags there: {listed}."
             raise UnknownTagError(message)
+        return found
 
     def events(self, tag: str) -> list[ImageEvent]:
-        """Every image event of ``tag``, in the order written (duplicate steps kept)."""
-        self._check_tag(tag)
+        """Every image event of ``tag`` (see :meth:`resolve`), in the order written (duplicate
+        steps kept)."""
+        tag = self.resolve(tag)
         events = []
         for event in self._accumulator.Tensors(tag):
             width, height, *pngs = event.tensor_proto.string_val
@@ -133,12 +190,13 @@ class RunReader:
         return events
 
     def images(self, tag: str) -> dict[int, list[bytes]]:
-        """Step -> the PNGs of ``tag`` at that step; steps ascending, the first event of each."""
+        """Step -> the PNGs of ``tag`` (see :meth:`resolve`) at that step; steps ascending, the
+        first event of each."""
         return _first_per_step([(event.step, event.pngs) for event in self.events(tag)])
 
     def series(self, tag: str, sample: int = 0) -> list[tuple[int, np.ndarray]]:
         """As :func:`read_image_series`, from the loaded run."""
-        self._check_tag(tag)
+        tag = self.resolve(tag)
         if sample < 0:
             raise ValueError(f"sample must be 0 or more; got {sample}.")
         series = []
@@ -151,11 +209,11 @@ class RunReader:
             series.append((step, decode_image(pngs[sample])))
         return series
 
-    def scalars(self) -> dict[str, dict[int, float]]:
+    def scalars(self) -> ByTag[dict[int, float]]:
         """As :func:`read_scalars`, from the loaded run."""
         from tensorboard.util import tensor_util
 
-        result: dict[str, dict[int, float]] = {}
+        result: ByTag[dict[int, float]] = ByTag()
         for tag in _plugin_tags(self._accumulator, SCALARS_PLUGIN):
             pairs = [
                 (int(event.step), float(tensor_util.make_ndarray(event.tensor_proto).item()))
@@ -164,21 +222,21 @@ class RunReader:
             result[tag] = _first_per_step(pairs)
         return result
 
-    def descriptions(self) -> dict[str, str]:
+    def descriptions(self) -> ByTag[str]:
         """As :func:`read_descriptions`, from the loaded run."""
         metadata = self._accumulator.SummaryMetadata
-        return {tag: metadata(tag).summary_description for tag in self.tags}
+        return ByTag((tag, metadata(tag).summary_description) for tag in self.tags)
 
 
 def image_tags(run_dir: str | os.PathLike[str]) -> list[str]:
-    """The image tags of a TensorBoard run directory, sorted.
+    """The image tags of a TensorBoard run directory, in the order TensorBoard shows them.
 
     Args:
         run_dir: one TensorBoard run directory (see :class:`RunReader`).
 
     Returns:
-        Every tag with image summaries (``activations/<layer path>``, ``weights/...``, ...);
-        empty when there are none.
+        Every tag with image summaries (``activations/<layer key>``, ``weights/...``, ...),
+        ordered by :func:`actlog.tags.sort_tags`; empty when there are none.
 
     Example:
         ```python
@@ -195,7 +253,8 @@ def read_image_series(
 
     Args:
         run_dir: one TensorBoard run directory (see :class:`RunReader`).
-        tag: an image tag, such as ``"activations/conv2d"``.
+        tag: an image tag, such as ``"activations/conv2d"``, or a layer path (see
+            :meth:`RunReader.resolve`).
         sample: which image of each step: for actlog's tags, the probe sample index.
 
     Returns:
@@ -217,14 +276,14 @@ def read_image_series(
     return RunReader(run_dir).series(tag, sample)
 
 
-def read_image_events(run_dir: str | os.PathLike[str]) -> dict[str, list[ImageEvent]]:
+def read_image_events(run_dir: str | os.PathLike[str]) -> ByTag[list[ImageEvent]]:
     """Every image event of a run, in the order written (duplicate steps kept).
 
     Args:
         run_dir: one TensorBoard run directory (see :class:`RunReader`).
 
     Returns:
-        Image tag -> its events (see :meth:`RunReader.events`).
+        Image tag -> its events (see :meth:`RunReader.events`), as a :class:`ByTag`.
 
     Example:
         ```python
@@ -232,17 +291,18 @@ def read_image_events(run_dir: str | os.PathLike[str]) -> dict[str, list[ImageEv
         ```
     """
     reader = RunReader(run_dir)
-    return {tag: reader.events(tag) for tag in reader.tags}
+    return ByTag((tag, reader.events(tag)) for tag in reader.tags)
 
 
-def read_images(run_dir: str | os.PathLike[str]) -> dict[str, dict[int, list[bytes]]]:
+def read_images(run_dir: str | os.PathLike[str]) -> ByTag[dict[int, list[bytes]]]:
     """The PNG bytes of every image tag of a run, as the server serves them.
 
     Args:
         run_dir: one TensorBoard run directory (see :class:`RunReader`).
 
     Returns:
-        Image tag -> step -> the PNGs of that step (see :meth:`RunReader.images`).
+        Image tag -> step -> the PNGs of that step (see :meth:`RunReader.images`), as a
+        :class:`ByTag`.
 
     Example:
         ```python
@@ -250,17 +310,18 @@ def read_images(run_dir: str | os.PathLike[str]) -> dict[str, dict[int, list[byt
         ```
     """
     reader = RunReader(run_dir)
-    return {tag: reader.images(tag) for tag in reader.tags}
+    return ByTag((tag, reader.images(tag)) for tag in reader.tags)
 
 
-def read_scalars(run_dir: str | os.PathLike[str]) -> dict[str, dict[int, float]]:
+def read_scalars(run_dir: str | os.PathLike[str]) -> ByTag[dict[int, float]]:
     """The TF2 scalar summaries of a run.
 
     Args:
         run_dir: one TensorBoard run directory (see :class:`RunReader`).
 
     Returns:
-        Scalar tag -> step -> value; steps ascending, the first event of each step.
+        Scalar tag -> step -> value (a :class:`ByTag`); steps ascending, the first event of
+        each step.
 
     Example:
         ```python
@@ -270,15 +331,16 @@ def read_scalars(run_dir: str | os.PathLike[str]) -> dict[str, dict[int, float]]
     return RunReader(run_dir).scalars()
 
 
-def read_descriptions(run_dir: str | os.PathLike[str]) -> dict[str, str]:
+def read_descriptions(run_dir: str | os.PathLike[str]) -> ByTag[str]:
     """The raw description each image tag of a run was written with.
 
     Args:
         run_dir: one TensorBoard run directory (see :class:`RunReader`).
 
     Returns:
-        Image tag -> its description (``""`` when none), as written: the server renders it as
-        Markdown (``/data/plugin/images/tags`` gives ``<p>text</p>`` for ``text``).
+        Image tag -> its description (``""`` when none), as written (a :class:`ByTag`): the
+        server renders it as Markdown (``/data/plugin/images/tags`` gives ``<p>text</p>`` for
+        ``text``).
 
     Example:
         ```python

@@ -23,6 +23,7 @@ from actlog.producers import Producer, Setup, create_producers
 from actlog.producers.grids import MAX_SHOWN_SAMPLES
 from actlog.run import LoggingRun
 from actlog.sinks import Sink
+from actlog.tags import layer_keys
 
 
 def build_run(
@@ -45,7 +46,8 @@ def build_run(
         choice = choose_layers(graph, refs, options.max_layers)
     else:
         choice = Choice(list(refs), len(refs), "as named")
-    setup = Setup(options, model, graph, choice.layers, probe, failures.warn_once)
+    keys = layer_keys(model, choice.layers)  # one key per layer, in every producer's tags
+    setup = Setup(options, model, graph, choice.layers, probe, failures.warn_once, keys)
     producers = create_producers(setup)
     capture = Capture(model, [producer.needs() for producer in producers], MAX_SHOWN_SAMPLES,
                       options.max_filters)  # fmt: skip

@@ -15,7 +15,8 @@ import pytest
 import actlog
 import actlog.graph
 from actlog.choice import choose_layers
-from actlog.reader import read_images, read_scalars
+from actlog.reader import image_tags, read_images, read_scalars
+from actlog.tags import RULES, key_path, sort_tags
 
 FAMILIES = {  # one member of each family, at the smallest input it takes
     "VGG16": 32,
@@ -65,9 +66,11 @@ def test_every_family_works_with_the_defaults(name, tmp_path, capsys):
     assert chosen == sorted(chosen, key=order.index)
     line = capsys.readouterr().out
     assert f"actlog: logging {len(chosen)} of {len(convs)} conv layers" in line
-    # one Images card per logged layer, at both steps
+    # one Images card per logged layer, in model order (whatever the names), at both steps
     images = read_images(tmp_path)
-    assert sorted(images) == sorted(f"activations/{path}" for path in chosen)
+    tags = image_tags(tmp_path)  # as TensorBoard sorts them
+    assert [key_path(tag.removeprefix("activations/")) for tag in tags] == chosen
+    assert all(sort_tags(sorted(tags), rule) == tags for rule in RULES)
     assert all(sorted(steps) == [-1, 0] for steps in images.values())
     assert all(len(pngs) == 1 for steps in images.values() for pngs in steps.values())
     # the event stays within the budget

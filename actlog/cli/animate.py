@@ -14,9 +14,12 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actlog.cli.common import CLIError, Progress, note, one_line
+
+if TYPE_CHECKING:
+    from actlog.reader import RunReader
 
 _DESCRIPTION = """\
 Turn the image tags of a TensorBoard run written by actlog.ActivationLogger into animated GIFs:
@@ -25,8 +28,10 @@ strip above the grid, looping forever.
 
 LOGDIR is the run directory (the logger's log_dir). A parent directory works too when it holds
 no event files itself and exactly one run below it has activations/* tags. Without --tag, every
-activations/* tag is animated. With one tag, the GIF is written to OUT; with several, each to
-<OUT stem>_<tag with / as _>.gif beside OUT.
+activations/* tag is animated. A tag may be given as its layer path (conv2d), also when the
+tag carries the layer's position in the model (activations/012 backbone/block_1, which actlog
+writes when the layer names do not sort in model order). With one tag, the GIF is written to
+OUT; with several, each to <OUT stem>_<tag with / and spaces as _>.gif beside OUT.
 """
 
 _EPILOG = """\
@@ -50,6 +55,7 @@ def sanitize_tag(tag: str) -> str:
     Example:
         ```python
         sanitize_tag("activations/backbone/conv")  # "activations_backbone_conv"
+        sanitize_tag("activations/012 backbone/conv")  # "activations_012_backbone_conv"
         ```
     """
     return re.sub(r"[^A-Za-z0-9._-]+", "_", tag).strip("_") or "tag"
@@ -78,25 +84,26 @@ def _run_dir(logdir: Path) -> Path:
     return run_dir
 
 
-def _chosen_tags(known: list[str], wanted: list[str] | None, run_dir: Path) -> list[str]:
-    """The tags to animate: ``wanted`` (a bare layer path gets ``activations/``), in order and
-    without repeats, or every ``activations/*`` tag."""
-    from actlog.reader import ACTIVATIONS_PREFIX
+def _chosen_tags(reader: RunReader, wanted: list[str] | None) -> list[str]:
+    """The tags to animate: ``wanted`` (a bare layer path finds its ``activations/`` tag, see
+    :meth:`actlog.reader.RunReader.resolve`), in order and without repeats, or every
+    ``activations/*`` tag in the order TensorBoard shows them."""
+    from actlog.reader import ACTIVATIONS_PREFIX, UnknownTagError
 
-    listed = ", ".join(known) or "none"
     if not wanted:
-        tags = [tag for tag in known if tag.startswith(ACTIVATIONS_PREFIX)]
+        tags = [tag for tag in reader.tags if tag.startswith(ACTIVATIONS_PREFIX)]
         if not tags:
+            listed = ", ".join(reader.tags) or "none"
             raise CLIError(
-                f"No {ACTIVATIONS_PREFIX}* image tags in {run_dir}. Image tags: {listed}"
+                f"No {ACTIVATIONS_PREFIX}* image tags in {reader.run_dir}. Image tags: {listed}"
             )
         return tags
     tags = []
-    for tag in wanted:
-        if tag not in known and ACTIVATIONS_PREFIX + tag in known:
-            tag = ACTIVATIONS_PREFIX + tag  # a bare layer path
-        if tag not in known:
-            raise CLIError(f"No image tag {tag!r} in {run_dir}. Image tags there: {listed}")
+    for name in wanted:
+        try:
+            tag = reader.resolve(name)
+        except UnknownTagError as error:
+            raise CLIError(one_line(error)) from error
         if tag not in tags:
             tags.append(tag)
     return tags
@@ -117,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--duration must be positive; got {args.duration}")
     run_dir = _run_dir(Path(args.logdir))
     reader = RunReader(run_dir)
-    tags = _chosen_tags(reader.tags, args.tag, run_dir)
+    tags = _chosen_tags(reader, args.tag)
 
     out = Path(args.out)
     suffix = out.suffix or ".gif"
@@ -167,8 +174,8 @@ def add_parser(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
         "--tag",
         nargs="+",
         metavar="TAG",
-        help="image tags (activations/conv2d, or just the layer path conv2d); "
-        "default: every activations/* tag",
+        help="image tags (activations/conv2d, or just the layer path conv2d, with or without "
+        "the position actlog may put before it); default: every activations/* tag",
     )
     animate.add_argument(
         "--sample",

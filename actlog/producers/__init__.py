@@ -30,12 +30,14 @@ IMAGE_SHARE = 0.9
 
 
 def create_producers(setup: Setup) -> list[Producer]:
-    """The producers the options turn on, in :data:`PRODUCERS` order, each image given an equal
-    share of the event's size budget (``max_event_mb``)."""
+    """The producers the options turn on, in :data:`PRODUCERS` order, each given the run's layer
+    keys (:attr:`Setup.keys`: every kind tags a layer alike) and each image an equal share of
+    the event's size budget (``max_event_mb``)."""
     made = (kind.create(setup) for kind in PRODUCERS)
     producers = [producer for producer in made if producer is not None]
     images = sum(producer.image_count() for producer in producers)
     for producer in producers:
+        producer.keys = setup.keys
         producer.set_image_budget(IMAGE_SHARE * setup.options.max_event_mb * 1e6 / max(images, 1))
     return producers
 

@@ -22,7 +22,9 @@ PREFIX = "activations/"
 
 class AnimationProducer(Producer):
     """Keeps the first image of every ``activations/`` record of each event (so it must come
-    after the grids); at the end, one GIF per layer, logged as ``animations/<layer path>``."""
+    after the grids), by layer key; at the end, one GIF per layer, written to
+    ``<layer path with / as __>.gif`` and logged as ``animations/<layer key>`` (the key of its
+    ``activations/`` tag, :mod:`actlog.tags`)."""
 
     name = "animation"
 
@@ -47,13 +49,15 @@ class AnimationProducer(Producer):
 
     def finish(self) -> list[Record]:
         records: list[Record] = []
-        for path, frames in self.frames.items():
+        paths = {key: path for path, key in self.keys.items()}
+        for key, frames in self.frames.items():
+            path = paths.get(key, key)
             decoded = [
                 (step, np.frombuffer(zlib.decompress(data), np.uint8).reshape(shape))
                 for step, shape, data in frames
             ]
             gif = make_gif(decoded, self.out_dir / (path.replace("/", "__") + ".gif"))
             logger.info("actlog: wrote %s", gif)
-            records.append(Animation(f"animations/{path}", gif))
+            records.append(Animation(self.tag("animations", path), gif))
         self.frames.clear()
         return records

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import keras
@@ -25,6 +26,7 @@ from actlog.layers import LayerRef
 from actlog.options import LoggerOptions
 from actlog.probe import Probe
 from actlog.records import Record
+from actlog.tags import layer_tag
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Setup:
         layers: the chosen layers, in model order.
         probe: the probe, fitted to the model's inputs.
         warn: ``warn(key, message)`` tells the user something once per key.
+        keys: layer path -> its key in every per-layer tag (:func:`actlog.tags.layer_keys`,
+            computed once for the run); a path missing here is its own key.
     """
 
     options: LoggerOptions
@@ -46,6 +50,7 @@ class Setup:
     layers: list[LayerRef]
     probe: Probe
     warn: Callable[[str, str], None]
+    keys: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,12 +106,20 @@ class Producer:
     name: str = "producer"
     #: Log at step -1 and every this many epochs (None: never).
     every: int | None = 1
+    #: Layer path -> its key in tags: the run's :attr:`Setup.keys`, set on every producer by
+    #: :func:`actlog.producers.create_producers`.
+    keys: Mapping[str, str] = MappingProxyType({})
 
     @classmethod
     def create(cls, setup: Setup) -> Producer | None:
         """The producer for this run, or None when the options leave it off. Raises on options
         that do not fit the model (before the first training step)."""
         raise NotImplementedError
+
+    def tag(self, kind: str, path: str) -> str:
+        """The tag of layer ``path``'s output of ``kind``: ``"<kind>/<layer key>"``, the same
+        key for every kind (see :mod:`actlog.tags`)."""
+        return layer_tag(kind, self.keys.get(path, path))
 
     def needs(self) -> Needs:
         """What this producer reads from the shared capture."""

@@ -99,7 +99,7 @@ class GridsProducer(Producer):
                 description += (
                     f" Dead filters (measured at `{measured[ref.path]}`) are framed in red."
                 )
-            tag = f"activations/{ref.path}"
+            tag = self.tag("activations", ref.path)
             if self.options.sample_images:
                 records.append(ImageSet(tag, grids.images, self.captions, description))
             else:
@@ -110,7 +110,7 @@ class GridsProducer(Producer):
                     f"nonfinite:{ref.path}",
                     f"actlog: layer {ref.path!r} produced {grids.nonfinite} NaN or infinite "
                     f"values at step {event.step}; they are drawn in magenta and counted under "
-                    f"nonfinite/{ref.path}.",
+                    f"{self.tag('nonfinite', ref.path)}.",
                 )
-                records.append(Scalar(f"nonfinite/{ref.path}", grids.nonfinite))
+                records.append(Scalar(self.tag("nonfinite", ref.path), grids.nonfinite))
         return records

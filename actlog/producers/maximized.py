@@ -73,5 +73,5 @@ class MaximizedProducer(Producer):
                 "for each, the input that maximizes its mean activation (gradient ascent from "
                 "grey, same seed every time). Framed in red: filters that stayed off."
             )
-            records.append(ImageSet(f"maximized/{path}", grid, None, description))
+            records.append(ImageSet(self.tag("maximized", path), grid, None, description))
         return records

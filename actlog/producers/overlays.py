@@ -90,5 +90,5 @@ class OverlaysProducer(Producer):
                 "(highest mean activation, hottest first), each as a heatmap over the input, "
                 "aligned by receptive field."
             )
-            records.append(ImageSet(f"overlays/{path}", images, captions, description))
+            records.append(ImageSet(self.tag("overlays", path), images, captions, description))
         return records

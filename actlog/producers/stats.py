@@ -49,10 +49,11 @@ class StatsProducer(Producer):
             stats = stats_from_sums(sums, self.dormant_threshold, point.floor)
             self.latest[ref.path] = stats
             records += [
-                Scalar(f"on_rate/{ref.path}", stats.on_rate),
-                Scalar(f"mean_activation/{ref.path}", stats.mean),
-                Scalar(f"dormant_filters/{ref.path}", len(stats.dormant) / max(stats.filters, 1)),
-                Histogram(f"activation_hist/{ref.path}", histogram_values(sums["sample"])),
+                Scalar(self.tag("on_rate", ref.path), stats.on_rate),
+                Scalar(self.tag("mean_activation", ref.path), stats.mean),
+                Scalar(self.tag("dormant_filters", ref.path),
+                       len(stats.dormant) / max(stats.filters, 1)),
+                Histogram(self.tag("activation_hist", ref.path), histogram_values(sums["sample"])),
             ]
             if stats.dead_fraction is None:
                 continue  # no rectifier: no dead state, no frames, no table
@@ -65,8 +66,8 @@ class StatsProducer(Producer):
                 since.setdefault(index, event.step)
             rows = [[index, since[index]] for index in stats.dead]
             records += [
-                Scalar(f"dead_filters/{ref.path}", stats.dead_fraction),
-                Table(f"dead_filter_list/{ref.path}", ["filter", "dead since step"], rows),
+                Scalar(self.tag("dead_filters", ref.path), stats.dead_fraction),
+                Table(self.tag("dead_filter_list", ref.path), ["filter", "dead since step"], rows),
             ]
         return records
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actlog.kernels import kernel_images, layer_kernel
+from actlog.kernels import kernel_images, kernel_variable
 from actlog.layers import LayerRef
 from actlog.options import LoggerOptions
 from actlog.producers.base import Event, Needs, Producer, Setup
@@ -21,7 +21,7 @@ class WeightsProducer(Producer):
     name = "weights"
 
     def __init__(self, layers: list[LayerRef], options: LoggerOptions) -> None:
-        self.layers = [ref for ref in layers if layer_kernel(ref.layer) is not None]
+        self.layers = [ref for ref in layers if kernel_variable(ref.layer) is not None]
         self.options, self.every = options, options.every_n_epochs
         self.side = options.max_image_size
 
@@ -43,7 +43,7 @@ class WeightsProducer(Producer):
         o = self.options
         return [
             ImageSet(
-                f"weights/{ref.path}",
+                self.tag("weights", ref.path),
                 kernel_images(event.kernels[ref.path], o.max_filters, o.weights_cmap,
                               o.min_tile_size, self.side),
                 None,
