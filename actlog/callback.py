@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import keras
 
-from actlog.backend import is_chief
+from actlog.backend import collective_forward, is_chief
 from actlog.capture import Capture
 from actlog.failures import FailurePolicy
 from actlog.layers import LayerRef, LayerSpec, select_layers
@@ -177,7 +177,8 @@ class ActivationLogger(keras.callbacks.Callback):
         self._refs: list[LayerRef] = []
         self._run: LoggingRun | None = None
         self._run_model: keras.Model | None = None
-        self._active = False
+        self._active = False  # this process runs the probe (the chief, or all under JAX)
+        self._chief = True  # this process writes
         self._initial_logged = False
         self._last_step: int | None = None  # the last epoch end's step, over every fit
         self._step_offset: int | None = None  # step - epoch in this fit
@@ -219,10 +220,15 @@ class ActivationLogger(keras.callbacks.Callback):
             [ref.layer for ref in refs] == [ref.layer for ref in self._refs])
         self._refs = refs
         self.failures.clear()
-        self._active = is_chief(self.model)
+        self._chief = chief = is_chief(self.model)
+        self._active = chief or collective_forward()
         self._step_offset = None
+        if not chief:
+            logger.info(
+                "actlog: not the chief of this cluster; this process writes nothing%s.",
+                " (it runs the probe with the chief: the model spans both)" if self._active else "",
+            )  # fmt: skip
         if not self._active:
-            logger.info("actlog: not the chief of this cluster; this process logs nothing.")
             return
         if same:  # another fit of the same model: the same run goes on, in the same log
             assert self._run is not None
@@ -232,8 +238,9 @@ class ActivationLogger(keras.callbacks.Callback):
             if self.model.built:
                 self._start()
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._active and self._run is None:
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        # Not on_train_batch_end: overriding it turns off Keras's asynchronous batch dispatch.
+        if self._active and self._run is None and self.model.built:
             self._start()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -271,11 +278,13 @@ class ActivationLogger(keras.callbacks.Callback):
         step -1."""
         assert self._probe is not None, "on_train_begin sets the probe"
         probe = self._probe = fit_probe_to_model(self._probe, self.model)
-        run, captured, line = build_run(self.options, self.model, self._refs, probe, self.sinks,
+        sinks = self.sinks if self._chief else []
+        run, captured, line = build_run(self.options, self.model, self._refs, probe, sinks,
                                     self.failures)  # fmt: skip
         run.start()
         self._run, self._run_model = run, self.model
-        say(line, self.options.verbose, logger.info)
+        if self._chief:
+            say(line, self.options.verbose, logger.info)
         if self.options.log_initial and not self._initial_logged:
             self._initial_logged = True
             run.log(INITIAL_STEP, captured)

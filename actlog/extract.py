@@ -70,7 +70,7 @@ class FeatureExtractor:
             self.trace_count += 1  # Python side effect: runs once per trace when compiled.
             return raw_fn(x)
 
-        self._fn = compile_function(counted) if compile else counted
+        self._fn = compile_function(counted, state=model.variables) if compile else counted
 
     def __call__(self, x: Any) -> dict[str, np.ndarray]:
         """Runs ``x`` through the model once.

@@ -124,8 +124,8 @@ class FilterMaximizer:
             return unrolled, per_filter
 
         spec = ((len(self.filters), *self.input_shape), self.dtype)
-        self._step = compile_function(step, [spec, ((2,), "int32")])
-        self._objective = compile_function(objective, [spec])
+        self._step = compile_function(step, [spec, ((2,), "int32")], model.variables)
+        self._objective = compile_function(objective, [spec], model.variables)
 
     def __call__(self, seed: int = 0) -> Maximized:
         """Runs the ascent from the seed's start image (same seed, same weights: same images)."""

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from actlog.backend import collective_forward
 from actlog.capture import Capture, Captured
 from actlog.failures import FailurePolicy
 from actlog.layers import LayerRef
@@ -56,6 +57,7 @@ class LoggingRun:
         self.layers: list[LayerRef] = []
         self.last_step: int | None = None
         self._worker: BackgroundWorker | None = None
+        self._started = False
 
     @property
     def worker_stats(self) -> WorkerStats | None:
@@ -69,10 +71,15 @@ class LoggingRun:
     @property
     def open(self) -> bool:
         """Whether the run takes events."""
-        return self._worker is not None and self._worker.alive
+        return self._started and (self._worker is None or self._worker.alive)
 
     def start(self) -> None:
-        """Opens every sink (raising if one cannot be written) and starts the writer."""
+        """Opens every sink (raising if one cannot be written) and starts the writer. A run
+        without sinks (a process that takes part in the forward pass but does not write)
+        starts no writer."""
+        self._started = True
+        if not self.sinks:
+            return
         for sink in self.sinks:
             sink.open()
         self._worker = BackgroundWorker(self.max_pending, on_error=self._job_failed)
@@ -82,13 +89,17 @@ class LoggingRun:
         """On the training thread: captures the event at ``step`` for the producers due then
         (``captured``: an existing capture of the probe to reuse) and hands it to the writer."""
         due = [producer for producer in self.producers if producer.due(step)]
-        if not due or not self.open or not any(sink.enabled for sink in self.sinks):
+        writing = any(sink.enabled for sink in self.sinks)
+        # Under a collective forward pass every process captures, writing or not.
+        if not due or not self.open or not (writing or collective_forward()):
             return
         try:
             captured = captured or self.capture(self.probe_x)
             collected = {producer.name: producer.collect(step) for producer in due}
         except Exception as error:
             self.failures.failed("capture", f"capturing the event at step {step}", error)
+            return
+        if not writing:
             return
         event = Event(step, captured.maps, captured.sums, captured.kernels, collected)
         self.last_step = step
@@ -104,6 +115,7 @@ class LoggingRun:
         """Writes the producers' final records and what is queued, closes the sinks and stops
         the writer. Safe to call twice; runs at interpreter exit if ``fit`` died."""
         atexit.unregister(self.close)
+        self._started = False
         worker = self._worker
         if worker is None or not worker.alive:
             return

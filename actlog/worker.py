@@ -75,9 +75,9 @@ class BackgroundWorker:
         try:
             self._queue.put_nowait(job)
         except queue.Full:
+            self.stats.full_waits += 1  # counted as the wait begins
             started = time.perf_counter()
             self._queue.put(job)
-            self.stats.full_waits += 1
             self.stats.full_wait_seconds += time.perf_counter() - started
 
     def drain(self) -> None:

@@ -28,6 +28,8 @@ from actlog.reader import decode_png, read_images
 from actlog.runs import event_run_dirs
 from tests import distributed_worker as worker
 
+pytestmark = pytest.mark.tensorflow
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_SCRIPT = ROOT / "tests" / "distributed_worker.py"
 STEPS = [actlog.INITIAL_STEP, *range(worker.EPOCHS)]

@@ -98,8 +98,9 @@ def test_two_levels_of_nesting():
     block = middle.layers[0]
     stem_out = model.get_layer("stem")(x)
     inner = block.get_layer("inner_conv")(stem_out)
-    np.testing.assert_allclose(maps["middle/block/inner_conv"], inner, atol=ATOL)
-    np.testing.assert_allclose(maps["middle/mid_conv"], middle.layers[1](inner), atol=ATOL)
+    np.testing.assert_allclose(maps["middle/block/inner_conv"], models.host(inner), atol=ATOL)
+    mid = models.host(middle.layers[1](inner))
+    np.testing.assert_allclose(maps["middle/mid_conv"], mid, atol=ATOL)
 
 
 def test_subclassed_model_records_calls_and_leaves_model_untouched():
@@ -110,7 +111,8 @@ def test_subclassed_model_records_calls_and_leaves_model_untouched():
     extractor = FeatureExtractor(model, select_layers(model, "conv"))
     maps = extractor(x)
     assert extractor.method == "recorder"
-    np.testing.assert_allclose(maps["conv_b"], model.conv_b(model.conv_a(x)), atol=ATOL)
+    expected = models.host(model.conv_b(model.conv_a(x)))
+    np.testing.assert_allclose(maps["conv_b"], expected, atol=ATOL)
     assert all("call" not in vars(layer) for layer in model.layers)
     np.testing.assert_allclose(model.predict_on_batch(x), before, atol=ATOL)
 
@@ -123,7 +125,7 @@ def test_layer_inside_a_subclassed_nested_model_falls_back_to_recording():
     extractor = FeatureExtractor(model, select_layers(model, ["inner_sub/conv_a"]))
     maps = extractor(x)
     assert extractor.method == "recorder"
-    np.testing.assert_allclose(maps["inner_sub/conv_a"], inner.conv_a(x), atol=ATOL)
+    np.testing.assert_allclose(maps["inner_sub/conv_a"], models.host(inner.conv_a(x)), atol=ATOL)
 
 
 def test_compiled_once_and_follows_weight_updates():
@@ -134,7 +136,7 @@ def test_compiled_once_and_follows_weight_updates():
     model.fit(x, y, epochs=2, verbose=0)
     second = extractor(x)["conv_a"]
     extractor(x)
-    assert extractor.trace_count == 1
+    assert extractor.trace_count == models.traces(3)
     assert not np.allclose(first, second)
     np.testing.assert_allclose(second, run_layers(model.layers[:1], x), atol=ATOL)
 

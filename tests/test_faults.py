@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import keras
 import numpy as np
@@ -33,19 +32,17 @@ class FailingSink(actlog.Sink):
 
 
 class RecordingSink(actlog.Sink):
-    """Records which thread writes, and can be slow."""
+    """Records which thread writes each step."""
 
     name = "recording"
 
-    def __init__(self, delay=0.0):
-        self.delay = delay
+    def __init__(self):
         self.threads = set()
         self.steps = []
 
     def write_images(self, tag, images, step, captions=None, description=None):
         self.threads.add(threading.current_thread().name)
         self.steps.append(step)
-        time.sleep(self.delay)
 
 
 def fit(model, x, y, callbacks, epochs):
@@ -131,11 +128,30 @@ def test_a_read_only_log_dir_fails_before_the_first_step(tmp_path):
     assert batches == []
 
 
+class BlockedSink(RecordingSink):
+    """Holds its first write until the training thread has had to wait for a full queue."""
+
+    def __init__(self):
+        super().__init__()
+        self.logger = None
+
+    def write_images(self, tag, images, step, captions=None, description=None):
+        if not self.steps:
+            stats = self.logger.worker_stats
+            waited = threading.Event()
+            for _ in range(6000):  # up to a minute; the training thread fills the queue first
+                if stats.full_waits:
+                    break
+                waited.wait(0.01)
+        super().write_images(tag, images, step, captions, description)
+
+
 def test_writing_happens_off_the_training_thread_and_a_full_queue_waits(tmp_path):
     model = models.sequential()
     x, y = models.digit_data(16)
-    slow = RecordingSink(delay=0.2)
+    slow = BlockedSink()
     logger = actlog.ActivationLogger(x[:2], layers="conv_a", sinks=[slow], max_pending=1)
+    slow.logger = logger
     fit(model, x, y, [logger], epochs=6)
     assert slow.threads == {"actlog-writer"}
     assert slow.steps == [-1, 0, 1, 2, 3, 4, 5]  # nothing dropped

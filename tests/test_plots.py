@@ -112,6 +112,8 @@ def test_activations_1d_and_3d_maps():
 
     x3 = np.random.default_rng(1).random((2, 4, 6, 6, 1), dtype=np.float32)
     model = models.conv3d()
+    kernel = model.get_layer("c3").kernel  # positive filters on positive inputs: maps not all 0
+    kernel.assign(np.abs(keras.ops.convert_to_numpy(kernel)))
     (projected,) = plots.plot_activations(model, x3, sample=1, normalize="layer")
     png(projected)
     tiles, bar = tiles_and_bar(projected)

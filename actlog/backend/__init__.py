@@ -2,15 +2,15 @@
 process writes. No other actlog module imports TensorFlow, JAX or PyTorch.
 
 Each function dispatches on ``keras.backend.backend()`` to a module of this package:
-:mod:`actlog.backend.tensorflow` (``tf.function``, ``tf.GradientTape``, ``tf.distribute``), or
-:mod:`actlog.backend.eager` for the backends not yet specialised (JAX, PyTorch): they run the
-same functions eagerly.
+:mod:`actlog.backend.tensorflow` (``tf.function``, ``tf.GradientTape``, ``tf.distribute``),
+:mod:`actlog.backend.jax` (``jax.jit`` over a stateless call, ``jax.vjp``, the process index of
+``keras.distribution``) or :mod:`actlog.backend.torch` (eager under ``torch.no_grad``,
+``torch.autograd``, the rank of ``torch.distributed``).
 """
 
 from __future__ import annotations
 
-import json
-import os
+import importlib
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -21,23 +21,32 @@ import numpy as np
 #: A compiled function's argument: ``(shape, dtype)``.
 Spec = tuple[tuple[int | None, ...], str]
 
+_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
 
 def _impl() -> ModuleType:
-    if keras.backend.backend() == "tensorflow":
-        from actlog.backend import tensorflow
-
-        return tensorflow
-    from actlog.backend import eager
-
-    return eager
+    name = keras.backend.backend()
+    if name not in _MODULES:
+        raise RuntimeError(
+            f"actlog supports the Keras backends {sorted(_MODULES)}; this process runs Keras "
+            f"on {name!r}. Set KERAS_BACKEND to one of them before importing keras."
+        )
+    return importlib.import_module(f"actlog.backend.{_MODULES[name]}")
 
 
 def compile_function(
-    fn: Callable[..., Any], specs: Sequence[Spec] | None = None
+    fn: Callable[..., Any], specs: Sequence[Spec] | None = None, state: Sequence[Any] = ()
 ) -> Callable[..., Any]:
     """``fn`` compiled for the active backend, traced once per input signature (once in all
-    when ``specs`` fixes the arguments' shapes and dtypes)."""
-    return _impl().compile_function(fn, specs)
+    when ``specs`` fixes the arguments' shapes and dtypes).
+
+    Args:
+        fn: a function of backend tensors (``keras.ops``), run inside the compiled call.
+        specs: ``(shape, dtype)`` per argument, or None to trace per input signature.
+        state: the Keras variables ``fn`` reads (a model's ``variables``). On JAX their current
+            values are passed to the compiled call at every call, so it follows training.
+    """
+    return _impl().compile_function(fn, specs, state)
 
 
 def value_and_grad(fn: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, Any]]:
@@ -48,29 +57,31 @@ def value_and_grad(fn: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, Any]]
 
 def to_host(tensor: Any) -> np.ndarray:
     """A backend tensor as a NumPy array in host memory (on TensorFlow's CPU a read-only view of
-    the immutable tensor, not a copy)."""
+    the immutable tensor, not a copy; on JAX a global array is gathered from every process)."""
     return _impl().to_host(tensor)
 
 
 def is_chief(model: keras.Model | None = None) -> bool:
-    """Whether this process is the one that logs (the chief) in a distributed run.
+    """Whether this process is the one that writes (the chief) in a distributed run.
 
-    Under ``tf.distribute`` the strategy says it (``extended.should_checkpoint``: True on the
-    chief of a ``MultiWorkerMirroredStrategy``, and under single-machine strategies). Without
-    one, ``TF_CONFIG`` says it: the ``chief`` task if the cluster has one, else worker 0. A
-    process without ``TF_CONFIG`` is the chief.
+    - TensorFlow: under ``tf.distribute`` the strategy says it (``extended.should_checkpoint``:
+      True on the chief of a ``MultiWorkerMirroredStrategy``, and under single-machine
+      strategies). Without one, ``TF_CONFIG`` says it: the ``chief`` task if the cluster has
+      one, else worker 0. A process without ``TF_CONFIG`` is the chief.
+    - JAX: process 0 (``jax.process_index()``), as set by ``keras.distribution.initialize``.
+    - PyTorch: rank 0 of ``torch.distributed`` when it is initialized, else the process.
     """
-    decided = _impl().strategy_is_chief(model)
-    if decided is not None:
-        return decided
-    try:
-        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    except json.JSONDecodeError:
-        return True
-    cluster = config.get("cluster") if isinstance(config, dict) else None
-    task = config.get("task") if isinstance(config, dict) else None
-    if not isinstance(cluster, dict) or not isinstance(task, dict) or not cluster or not task:
-        return True
-    if "chief" in cluster:
-        return task.get("type") == "chief"
-    return task.get("type") == "worker" and str(task.get("index", 0)) == "0"
+    return _impl().is_chief(model)
+
+
+def collective_forward() -> bool:
+    """Whether a forward pass of the model needs every process (JAX with several processes:
+    the variables are global arrays). Then every process runs the probe at each event and
+    only the chief writes."""
+    return _impl().collective_forward()
+
+
+def compiles() -> bool:
+    """Whether :func:`compile_function` compiles (TensorFlow, JAX), so that a function is
+    traced once; on PyTorch it runs eagerly and its Python body runs at every call."""
+    return _impl().COMPILES

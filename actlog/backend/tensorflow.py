@@ -1,15 +1,23 @@
-"""TensorFlow: ``tf.function``, ``tf.GradientTape`` and ``tf.distribute``."""
+"""TensorFlow: ``tf.function``, ``tf.GradientTape``, and the chief of ``tf.distribute`` or
+``TF_CONFIG``."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+COMPILES = True
 
-def compile_function(fn: Callable[..., Any], specs: Sequence[tuple] | None) -> Callable[..., Any]:
+
+def compile_function(
+    fn: Callable[..., Any], specs: Sequence[tuple] | None, state: Sequence[Any]
+) -> Callable[..., Any]:
+    # A tf.function reads the variables it closes over at each call: no need for ``state``.
     if specs is None:
         return tf.function(fn, reduce_retracing=True)
     signature = [tf.TensorSpec(shape, dtype) for shape, dtype in specs]
@@ -31,7 +39,23 @@ def to_host(tensor: Any) -> np.ndarray:
     return np.asarray(tensor)
 
 
-def strategy_is_chief(model: Any) -> bool | None:
+def is_chief(model: Any) -> bool:
     strategy = getattr(model, "distribute_strategy", None)
     should_checkpoint = getattr(getattr(strategy, "extended", None), "should_checkpoint", None)
-    return should_checkpoint if isinstance(should_checkpoint, bool) else None
+    if isinstance(should_checkpoint, bool):
+        return should_checkpoint
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except json.JSONDecodeError:
+        return True
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict) or not cluster or not task:
+        return True
+    if "chief" in cluster:
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and str(task.get("index", 0)) == "0"
+
+
+def collective_forward() -> bool:
+    return False  # a feature model built outside the strategy's scope runs on the chief alone
