@@ -15,6 +15,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import keras
+
 from actlog.backend import collective_forward
 from actlog.capture import Capture, Captured
 from actlog.failures import FailurePolicy
@@ -36,7 +38,7 @@ class LoggingRun:
         sinks: where records go.
         producers: the kinds of output, in the order they run within an event.
         capture: the compiled capture of what the producers need.
-        probe_x: the probe's inputs.
+        probe_x: the probe's inputs (kept on the device as backend tensors).
         failures: the error policy.
         max_pending: how many captured events may wait for the writer.
 
@@ -52,7 +54,9 @@ class LoggingRun:
     def __init__(self, sinks: Sequence[Sink], producers: Sequence[Producer], capture: Capture,
                  probe_x: Any, failures: FailurePolicy, max_pending: int = 2) -> None:  # fmt: skip
         self.sinks, self.producers, self.capture = list(sinks), list(producers), capture
-        self.probe_x, self.failures, self.max_pending = probe_x, failures, max_pending
+        # On the device once, not copied there again at every event.
+        self.probe_x = keras.tree.map_structure(keras.ops.convert_to_tensor, probe_x)
+        self.failures, self.max_pending = failures, max_pending
         #: The logged layers (set by :func:`actlog.setup.build_run`).
         self.layers: list[LayerRef] = []
         self.last_step: int | None = None
