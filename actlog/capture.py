@@ -21,7 +21,7 @@ import numpy as np
 from actlog.backend import compile_function, to_host
 from actlog.extract import FeatureExtractor, FeatureMapError, not_a_feature_map
 from actlog.kernels import layer_kernel
-from actlog.layers import LayerRef
+from actlog.layers import LayerRef, is_channels_first
 from actlog.measure import is_nonnegative
 from actlog.producers.base import Needs
 from actlog.stats import filter_sums
@@ -67,6 +67,7 @@ class Capture:
         self.map_refs = _unique([ref for need in needs for ref in need.maps])
         self.sum_refs = _unique([ref for need in needs for ref in need.sums])
         self.kernel_refs = _unique([ref for need in needs for ref in need.kernels])
+        self.channels_first = {ref.path for need in needs for ref in need.channels_first}
         self.samples, self.filters = samples, filters
         refs = _unique([*self.map_refs, *self.sum_refs])
         #: The feature model of every layer read (its ``method``: "graph" or "recorder").
@@ -95,7 +96,7 @@ class Capture:
             output = outputs[ref.path]
             if len(output.shape) < 3:
                 raise FeatureMapError(not_a_feature_map(ref, output.shape))
-            if getattr(ref.layer, "data_format", "channels_last") == "channels_first":
+            if is_channels_first(ref.layer) or ref.path in self.channels_first:
                 outputs[ref.path] = keras.ops.moveaxis(output, 1, -1)
         maps = {}
         for ref in self.map_refs:

@@ -25,7 +25,7 @@ import numpy as np
 
 from actlog.backend import compile_function, to_host
 from actlog.graph import ModelGraph, NotTraceable, model_graph
-from actlog.layers import LayerRef, LayerSpec, select_layers
+from actlog.layers import LayerRef, LayerSpec, is_channels_first, select_layers
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class FeatureExtractor:
             array = to_host(output)
             if array.ndim < 3:
                 raise FeatureMapError(not_a_feature_map(ref, array.shape))
-            if getattr(ref.layer, "data_format", "channels_last") == "channels_first":
+            if is_channels_first(ref.layer):
                 array = np.moveaxis(array, 1, -1)
             result[ref.path] = array
         return result

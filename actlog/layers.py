@@ -172,3 +172,8 @@ def _no_match_message(model: keras.Model, every: list[LayerRef], selector: Layer
         f"No layer of model {model.name!r} matches {selector!r}.{hint} "
         f"Layer paths are: {', '.join(shown)}{more}"
     )
+
+
+def is_channels_first(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` says its output has the channels on axis 1 (``data_format``)."""
+    return getattr(layer, "data_format", "channels_last") == "channels_first"

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
+import numpy as np
 
 from actlog.extract import FeatureExtractor
 from actlog.graph import model_graph
-from actlog.layers import LayerRef, LayerSpec, select_layers, unwrap
+from actlog.layers import LayerRef, LayerSpec, is_channels_first, select_layers, unwrap
 from actlog.options import MeasureAt, check_measure_at
 from actlog.stats import layer_stats
 
@@ -61,6 +62,9 @@ class MeasurePoint:
 
     at: LayerRef
     floor: float | None
+    #: The output at ``at`` has its channels on axis 1 although that layer does not say so (an
+    #: activation or BatchNormalization after a ``channels_first`` conv).
+    channels_first: bool = False
 
 
 def measure_points(
@@ -74,7 +78,11 @@ def measure_points(
     else:
         graph = model_graph(model)
         points = [graph.activation_point(ref) for ref in refs]
-    return [MeasurePoint(point, rectifier_floor(point.layer)) for point in points]
+    return [
+        MeasurePoint(point, rectifier_floor(point.layer),
+                     is_channels_first(ref.layer) and not is_channels_first(point.layer))
+        for ref, point in zip(refs, points, strict=True)
+    ]  # fmt: skip
 
 
 def activation_stats(
@@ -114,8 +122,13 @@ def activation_stats(
     maps = FeatureExtractor(model, unique, compile=False)(x)
     return {
         ref.path: {
-            **layer_stats(maps[point.at.path], dormant_threshold, point.floor).as_dict(),
+            **layer_stats(_channels_last(maps[point.at.path], point), dormant_threshold,
+                          point.floor).as_dict(),
             "measured_at": point.at.path,
         }
         for ref, point in zip(refs, points, strict=True)
     }
+
+
+def _channels_last(activation: np.ndarray, point: MeasurePoint) -> np.ndarray:
+    return np.moveaxis(activation, 1, -1) if point.channels_first else activation

@@ -64,8 +64,8 @@ def make_probe(data: Any, probe_size: int = 8, model: keras.Model | None = None)
         model: used to tell a batched dataset from an unbatched one by its input rank.
 
     Raises:
-        ValueError: for an empty probe, arrays of different lengths, or labels that do not
-            match the number of samples.
+        ValueError: for an empty probe, arrays of different lengths, NaN or Inf values, or
+            labels that do not match the number of samples.
         TypeError: for values that are not numeric arrays.
     """
     if is_dataset(data):
@@ -179,6 +179,14 @@ def _copy_array(value: Any) -> np.ndarray:
         raise TypeError(
             f"Probe inputs must be numeric arrays; got dtype {array.dtype}. Convert the inputs "
             "as the model expects them (e.g. float32 images)."
+        )
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        rows = array.reshape(array.shape[0], -1) if array.ndim else array.reshape(1, 1)
+        bad = np.flatnonzero(~np.isfinite(rows).all(axis=1)).tolist()
+        raise ValueError(
+            f"The probe holds NaN or Inf values (in samples {bad[:10]}); every activation of "
+            "those samples would be NaN. Pass finite inputs, e.g. probe=x_val[:8] after the "
+            "preprocessing the model trains on."
         )
     return array
 

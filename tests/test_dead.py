@@ -136,3 +136,21 @@ def test_mobilenet_v3_works_with_the_defaults(tmp_path):
         warnings.simplefilter("ignore", RuntimeWarning)
         model.fit(x, np.zeros(4, int), epochs=1, batch_size=4, verbose=0, callbacks=[logger])
     assert any(tag.startswith("activations/") for tag in read_images(tmp_path))
+
+
+def test_a_channels_first_layer_is_measured_per_channel_after_its_activation(tmp_path):
+    # TensorFlow's CPU kernels run no channels_first convolution; padding is the same case: a
+    # channels_first layer whose ReLU (which has no data_format) is where it is measured.
+    inputs = keras.Input((2, 6, 6))
+    h = keras.layers.ZeroPadding2D(1, data_format="channels_first", name="cf")(inputs)
+    h = keras.layers.ReLU(name="relu")(h)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(h)))
+    x = np.ones((4, 2, 6, 6), np.float32)
+    x[:, 1] = -1.0  # channel 1 negative everywhere: dead behind the ReLU; channel 0 alive
+    stats = actlog.activation_stats(model, x, layers=["cf"])["cf"]
+    assert stats["measured_at"] == "relu"
+    assert stats["dead"] == [1] and stats["dead_fraction"] == 0.5  # 2 filters, not 8 columns
+    logger = actlog.ActivationLogger(x, layers=["cf"], log_dir=tmp_path, verbose=0)
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((4, 2)), epochs=1, verbose=0, callbacks=[logger])
+    assert logger.latest_stats["cf"].dead == [1] and logger.latest_stats["cf"].filters == 2

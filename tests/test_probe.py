@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import actlog
 from actlog.probe import Probe, fit_probe_to_model, is_dataset, make_probe
+from tests import models
 
 N = 10
 
@@ -613,3 +615,15 @@ def test_unbuilt_sequential_returns_probe_unchanged(x):
     model = keras.Sequential([keras.layers.Conv2D(2, 3), keras.layers.Flatten()])
     probe = make_probe(x)
     assert fit_probe_to_model(probe, model) is probe
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_probe_with_nan_or_inf_is_rejected_before_training(bad, tmp_path):
+    x, _ = models.digit_data(6)
+    x[4, 3, 2, 0] = bad
+    with pytest.raises(ValueError, match=r"NaN or Inf values \(in samples \[4\]\)"):
+        actlog.ActivationLogger(x, log_dir=tmp_path)
+    with pytest.raises(ValueError, match="NaN or Inf"):  # every input of a multi-input probe
+        make_probe({"image": x[:4], "extra": np.full((4, 3), bad, np.float32)})
+    assert not any(tmp_path.iterdir())  # nothing written
+    assert make_probe(x[:4]).size == 4  # the finite samples are fine

@@ -66,6 +66,9 @@ class Needs:
         sums: layers whose per-filter sums (:func:`actlog.stats.filter_sums`) it reads,
             reduced inside the compiled capture.
         kernels: layers whose kernels it reads.
+        channels_first: layers among ``maps`` and ``sums`` whose outputs have the channels on
+            axis 1 although the layer does not say so (see
+            :attr:`actlog.measure.MeasurePoint.channels_first`).
     """
 
     maps: tuple[LayerRef, ...] = ()
@@ -73,6 +76,7 @@ class Needs:
     strides: tuple[tuple[LayerRef, int], ...] = ()
     sums: tuple[LayerRef, ...] = ()
     kernels: tuple[LayerRef, ...] = ()
+    channels_first: tuple[LayerRef, ...] = ()
 
 
 @dataclass(frozen=True)

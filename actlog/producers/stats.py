@@ -37,7 +37,8 @@ class StatsProducer(Producer):
         return cls(setup.layers, measured, options.every_n_epochs, options.dormant_threshold)
 
     def needs(self) -> Needs:
-        return Needs(sums=tuple(point.at for point in self.measured))
+        return Needs(sums=tuple(point.at for point in self.measured),
+                     channels_first=tuple(p.at for p in self.measured if p.channels_first))
 
 
     def produce(self, event: Event) -> list[Record]:
