@@ -5,6 +5,8 @@ captures one event on the training thread (one compiled call, plus what producer
 hands it to the writer, where the producers turn it into records and every sink writes them;
 :meth:`LoggingRun.close` writes the producers' final records, closes the sinks and stops the
 writer. If ``fit`` dies, ``close`` still runs at interpreter exit, so nothing captured is lost.
+Neither ``flush`` nor ``close`` waits for ever: after :data:`FLUSH_TIMEOUT` or
+:data:`CLOSE_TIMEOUT` seconds they warn, naming the sink the writer is stuck in, and return.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
+import time
+import warnings
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -27,6 +31,11 @@ from actlog.sinks import Sink
 from actlog.worker import BackgroundWorker, WorkerStats
 
 logger = logging.getLogger(__name__)
+
+#: Seconds :meth:`LoggingRun.close` waits for the writer to finish what is queued.
+CLOSE_TIMEOUT = 60.0
+#: Seconds :meth:`LoggingRun.flush` waits for the writer to finish what is queued.
+FLUSH_TIMEOUT = 60.0
 
 P = TypeVar("P", bound=Producer)
 
@@ -62,6 +71,9 @@ class LoggingRun:
         self.last_step: int | None = None
         self._worker: BackgroundWorker | None = None
         self._started = False
+        self._closed = False
+        #: The sink the writer is calling now (set on the writer's thread).
+        self._writing: Sink | None = None
 
     @property
     def worker_stats(self) -> WorkerStats | None:
@@ -81,7 +93,7 @@ class LoggingRun:
         """Opens every sink (raising if one cannot be written) and starts the writer. A run
         without sinks (a process that takes part in the forward pass but does not write)
         starts no writer."""
-        self._started = True
+        self._started, self._closed = True, False
         if not self.sinks:
             return
         for sink in self.sinks:
@@ -108,12 +120,18 @@ class LoggingRun:
         event = Event(step, captured.maps, captured.sums, captured.kernels, collected)
         self.last_step = step
         assert self._worker is not None
-        self._worker.submit(functools.partial(self._write_event, due, event))
+        self._worker.submit(functools.partial(self._write_event, due, event),
+                            describe=f"producing the records of step {step}")  # fmt: skip
 
-    def flush(self) -> None:
-        """Waits until every captured event has been written and flushed."""
-        if self._worker is not None:
-            self._worker.drain()
+    def flush(self) -> bool:
+        """Waits until every captured event has been written and flushed, at most
+        :data:`FLUSH_TIMEOUT` seconds; returns whether it all was (warns if not)."""
+        if self._worker is None or self._closed:
+            return True
+        if self._worker.drain(FLUSH_TIMEOUT):
+            return True
+        self._warn_stuck(f"flush() gave up after {FLUSH_TIMEOUT:g} s", "it may still finish")
+        return False
 
     def close(self) -> None:
         """Writes the producers' final records and what is queued, closes the sinks and stops
@@ -121,14 +139,31 @@ class LoggingRun:
         atexit.unregister(self.close)
         self._started = False
         worker = self._worker
-        if worker is None or not worker.alive:
+        if worker is None or self._closed or not worker.alive:
             return
+        self._closed = True
+        deadline = time.monotonic() + CLOSE_TIMEOUT
         finishing = [p for p in self.producers if type(p).finish is not Producer.finish]
+        finished = True
         if finishing and self.last_step is not None:
-            worker.submit(functools.partial(self._write_final, finishing))
-        worker.close()
+            try:
+                final = functools.partial(self._write_final, finishing)
+                worker.submit(final, describe="producing the final records", timeout=CLOSE_TIMEOUT)
+            except (TimeoutError, RuntimeError):
+                finished = False
+        finished = worker.close(max(0.0, deadline - time.monotonic())) and finished
+        stuck = None
+        if worker.alive:
+            stuck = self._writing
+            self._warn_stuck(f"closing gave up after {CLOSE_TIMEOUT:g} s",
+                             "its daemon thread is left behind and what it had not written is "
+                             "lost; the rest of the run goes on")  # fmt: skip
+        elif not finished:
+            logger.warning("actlog: the background writer stopped before the final records "
+                           "were written.")  # fmt: skip
         for sink in self.sinks:
-            self.failures.guard_sink(sink, sink.close)
+            if sink is not stuck:
+                self.failures.guard_sink(sink, sink.close)
         stats = worker.stats
         logger.info(
             "actlog: %d logging events written in %.2f s off the training thread; the training "
@@ -151,9 +186,39 @@ class LoggingRun:
         sinks = [sink for sink in self.sinks if sink.enabled]
         for record in records:
             for sink in sinks:
-                self.failures.guard_sink(sink, sink.write, record, step)
+                self._call(sink, f"writing step {step} to", sink.write, record, step)
         for sink in sinks:
-            self.failures.guard_sink(sink, sink.flush)
+            self._call(sink, f"flushing step {step} to", sink.flush)
+
+    def _call(self, sink: Sink, doing: str, action: Any, *args: Any) -> None:
+        """On the background thread: ``action(*args)`` guarded, with the writer's
+        :attr:`~actlog.worker.BackgroundWorker.current` naming ``sink``."""
+        worker = self._worker
+        before = worker.current if worker is not None else None
+        self._writing = sink
+        if worker is not None:
+            worker.current = f"{doing} {_sink_label(sink)}"
+        try:
+            self.failures.guard_sink(sink, action, *args)
+        finally:
+            self._writing = None
+            if worker is not None:
+                worker.current = before
+
+    def _warn_stuck(self, what: str, outcome: str) -> None:
+        worker = self._worker
+        doing = worker.current if worker is not None else None
+        warnings.warn(
+            f"actlog: {what}: the background writer is stuck "
+            f"{doing or 'in a logging job'}; {outcome}.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     def _job_failed(self, error: BaseException) -> None:
         self.failures.failed("job", "a logging event failed", error)
+
+
+def _sink_label(sink: Sink) -> str:
+    """A sink as messages name it: ``the 'hung' sink (HungSink)``."""
+    return f"the {sink.name!r} sink ({type(sink).__name__})"
