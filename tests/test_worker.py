@@ -33,7 +33,7 @@ def test_submit_after_close_raises_at_once():
         worker.submit(lambda: None)
     with pytest.raises(RuntimeError, match="closed"):
         worker.submit(lambda: None)  # the queue would be full now: still no wait
-    assert time.monotonic() - begun < 1
+    assert time.monotonic() - begun < 30  # a guard against blocking, not a timing test
 
 
 @dies
@@ -91,7 +91,7 @@ def test_close_of_a_hung_job_times_out_and_reports_it():
     assert worker.drain(timeout=0.2) is False
     begun = time.monotonic()
     assert worker.close(timeout=0.5) is False
-    assert time.monotonic() - begun < 3
+    assert time.monotonic() - begun < 30  # returned, long before a hang would
     assert worker.alive
     assert worker.current == "writing step 3 to the 'hung' sink"
     with pytest.raises(RuntimeError, match="closed"):
