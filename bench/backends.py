@@ -57,6 +57,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from backbones import timed  # bench/ is on sys.path when a script of it runs
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 BACKENDS = ["tensorflow", "jax", "torch"]
@@ -71,18 +73,6 @@ VARIANTS = {  # backend: [(name, kind)], the default first
     "torch": [("eager, no_grad (default)", "default"), ("torch.compile, no_grad", "compile")],
 }
 VERSIONS = ("actlog", "keras", "tensorflow", "jax", "jaxlib", "torch", "numpy")
-
-
-def timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
-    """``fn(*args)`` with garbage collected before and the collector off: (result, seconds)."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        result = fn(*args)
-        return result, time.perf_counter() - start
-    finally:
-        gc.enable()
 
 
 def ms(seconds: list[float]) -> float:
