@@ -101,7 +101,9 @@ class ActivationLogger(keras.callbacks.Callback):
             (``<log_dir>/animations/``), and log it to W&B as a video where that sink is used.
         on_error: ``"warn"``: a failing sink or logging event warns once (per sink or kind of
             failure) and training goes on; ``"raise"``: the error stops training at the next
-            epoch end. Errors in the set-up always raise, before the first training step.
+            epoch end. Errors in the set-up always raise, before the first
+            training step (a model that its first step builds: right after it), with nothing
+            started.
         max_layers: with ``layers="conv"``, a model with more conv layers than this logs one
             per resolution stage (:mod:`actlog.choice`); 1x1-pixel maps are left out. None
             logs every conv layer.
@@ -185,7 +187,12 @@ class ActivationLogger(keras.callbacks.Callback):
 
     @property
     def sink_failures(self) -> dict[str, int]:
-        """Failures per sink name, counted on the background thread."""
+        """Failures per sink that failed, counted on the background thread, one count per sink
+        object. Each is keyed by the sink's name (``"tensorboard"``, ``"wandb"``) where no
+        other sink of the logger has that name; sinks that share a name are keyed by name and
+        destination (``"tensorboard:logs/a"``, the TensorBoard sink's log directory) or, where
+        that does not tell them apart, by name and place in ``sinks`` (``"wandb#2"``, the
+        second sink named ``wandb``). Warnings name the sink the same way."""
         return self.failures.sink_failures
 
     @property

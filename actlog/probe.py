@@ -42,6 +42,11 @@ class Probe:
         """The number of samples."""
         return len(_flat(self.x)[0])
 
+    @property
+    def shapes(self) -> Any:
+        """The shape of each input, in the structure of :attr:`x`."""
+        return keras.tree.map_structure(lambda array: tuple(array.shape), self.x)
+
     def captions(self) -> list[str]:
         """One caption per sample: its index, and its label when there are labels."""
         if self.y is None:

@@ -12,6 +12,7 @@ Neither ``flush`` nor ``close`` waits for ever: after :data:`FLUSH_TIMEOUT` or
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import logging
 import time
@@ -90,14 +91,27 @@ class LoggingRun:
         return self._started and (self._worker is None or self._worker.alive)
 
     def start(self) -> None:
-        """Opens every sink (raising if one cannot be written) and starts the writer. A run
-        without sinks (a process that takes part in the forward pass but does not write)
-        starts no writer."""
-        self._started, self._closed = True, False
+        """Checks every sink's destination, opens the sinks and starts the writer. If a sink
+        cannot be checked or opened, the sinks opened before it are closed again and the error
+        raises, with nothing left running. A run without sinks (a process that takes part in
+        the forward pass but does not write) starts no writer."""
         if not self.sinks:
+            self._started, self._closed = True, False
             return
-        for sink in self.sinks:
-            sink.open()
+        self.failures.add_sinks(self.sinks)  # so that sinks of one name are told apart
+        for sink in self.sinks:  # every destination first, before any is opened
+            sink.check()
+        opened: list[Sink] = []
+        try:
+            for sink in self.sinks:
+                sink.open()
+                opened.append(sink)
+        except BaseException:
+            for sink in reversed(opened):
+                with contextlib.suppress(Exception):
+                    sink.close()
+            raise
+        self._started, self._closed = True, False
         self._worker = BackgroundWorker(self.max_pending, on_error=self._job_failed)
         atexit.register(self.close)
 
@@ -197,7 +211,7 @@ class LoggingRun:
         before = worker.current if worker is not None else None
         self._writing = sink
         if worker is not None:
-            worker.current = f"{doing} {_sink_label(sink)}"
+            worker.current = f"{doing} {_sink_label(sink, self.failures)}"
         try:
             self.failures.guard_sink(sink, action, *args)
         finally:
@@ -219,6 +233,7 @@ class LoggingRun:
         self.failures.failed("job", "a logging event failed", error)
 
 
-def _sink_label(sink: Sink) -> str:
-    """A sink as messages name it: ``the 'hung' sink (HungSink)``."""
-    return f"the {sink.name!r} sink ({type(sink).__name__})"
+def _sink_label(sink: Sink, failures: FailurePolicy) -> str:
+    """A sink as messages name it, by its key in ``sink_failures``: ``the 'hung' sink
+    (HungSink)``, ``the 'tensorboard:logs/b' sink (TensorBoardSink)``."""
+    return f"the {failures.label(sink)!r} sink ({type(sink).__name__})"

@@ -7,6 +7,7 @@ that does not fit, a layer that is not a feature map) raises with nothing left b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import keras
@@ -57,15 +58,25 @@ def build_run(
         raise
     except Exception as error:
         raise ValueError(
-            f"actlog could not run the probe through model {model.name!r} "
-            f"({type(error).__name__}: {error}). Pass a probe of the shape and dtype the model "
-            "takes, with the batch axis first."
+            f"actlog could not run the probe (shape {probe.shapes}) through model {model.name!r} "
+            f"({type(error).__name__}: {_gist(error)}). Pass a probe of the shape and dtype the "
+            "model takes, with the batch axis first."
         ) from error
     for producer in producers:
         producer.prepare(captured.maps)
     run = LoggingRun(sinks, producers, capture, probe.x, failures, options.max_pending)
     run.layers = choice.layers
     return run, captured, train_begin_line(options, choice, producers)
+
+
+def _gist(error: Exception) -> str:
+    """The line of a Keras or backend error that says what went wrong, without the traced
+    frames, argument dumps and terminal colours those messages carry."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split("Arguments received")[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    calling = re.search(r"Exception encountered when calling (\S+?)\.?$", text, re.MULTILINE)
+    gist = lines[-1] if lines else type(error).__name__
+    return f"in {calling.group(1)}: {gist}" if calling and gist != calling.group(0) else gist
 
 
 def train_begin_line(options: LoggerOptions, choice: Choice, producers: list[Producer]) -> str:

@@ -1,5 +1,6 @@
 """Activation maximization: higher activation, deterministic, compiled once, in the callback."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -48,9 +49,93 @@ def test_filters_that_stay_off_are_reported_and_grey():
     kernel[..., 1], bias[1] = 0.0, -1.0
     conv.kernel.assign(kernel)
     conv.bias.assign(bias)
-    with pytest.warns(RuntimeWarning, match=r"filters \[1\] of 'conv_a' stayed off"):
+    result = FilterMaximizer(model, "conv_a", steps=5)(seed=0)
+    assert result.inactive == [1] and result.off_at_start == [1] and result.end[1] <= 0
+    with pytest.warns(RuntimeWarning, match=r"filters \[1\] of 'conv_a' never turned on"):
         images = actlog.maximize(model, "conv_a", steps=5)
     assert (images[1] == 0.5).all() and images[0].std() > 0
+
+
+CENTRE_SURROUND = np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], np.float32)
+
+
+def edge_filter(conv, index=0, kernel=CENTRE_SURROUND, bias=-2.5):
+    """Filter ``index`` of ``conv`` as a centre-surround detector with a negative bias: its
+    kernel sums to 0, so any flat image (grey, even with the start image's +-1/8 noise: at most
+    16 * 1/8 = 2) gives a pre-activation of at most -0.5, while a bright stroke gives +3.5."""
+    weights, biases = np.array(conv.kernel.numpy()), np.array(conv.bias.numpy())
+    weights[..., 0, index], biases[index] = kernel, bias
+    conv.kernel.assign(weights)
+    conv.bias.assign(biases)
+
+
+def stroke(size=12):
+    """A real input: a thin vertical bright stroke on black, like a digit 1."""
+    image = np.zeros((1, size, size, 1), np.float32)
+    image[0, 2:10, size // 2, 0] = 1.0
+    return image
+
+
+def fused_relu():
+    """A Conv2D(activation="relu"): no pre-activation tensor in the model."""
+    model = models.sequential()
+    edge_filter(model.get_layer("conv_a"))
+    return model, "conv_a", "conv_a"
+
+
+def conv_then_relu_layer():
+    """A linear Conv2D followed by a ReLU layer: the pre-activation is the ReLU's input."""
+    x_in = keras.Input((12, 12, 1))
+    h = keras.layers.Conv2D(4, 3, name="conv_lin")(x_in)
+    h = keras.layers.ReLU(name="relu")(h)
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(h))
+    model = keras.Model(x_in, out, name="conv_relu")
+    edge_filter(model.get_layer("conv_lin"))
+    return model, "relu", "conv_lin"
+
+
+@pytest.mark.parametrize("build", [fused_relu, conv_then_relu_layer])
+def test_a_filter_off_at_grey_but_on_for_real_inputs_is_ascended_on_its_preactivation(build):
+    model, layer, conv_name = build()
+    conv = model.get_layer(conv_name)
+    weights_before = [np.array(w.numpy()) for w in model.weights]
+    # (a) a real input turns the filter on; (b) the grey start image does not.
+    assert actlog.extract(model, stroke(), [layer])[layer][..., 0].max() > 0
+    grey = np.full((1, 12, 12, 1), 0.5, np.float32)
+    assert (actlog.extract(model, grey, [layer])[layer][..., 0] == 0).all()
+    maximizer = FilterMaximizer(model, layer, filters=[0, 1], steps=10)
+    result = maximizer(seed=0)
+    assert maximizer.has_preactivation
+    assert result.start[0] == 0 and 0 in result.off_at_start  # off at the real start image too
+    # (c) the ascent turned it on: not inactive, activation up, a real (not flat) image.
+    assert 0 not in result.inactive and result.end[0] > 0
+    assert result.images[0].std() > 0.05 and not (result.images[0] == 0.5).all()
+    # The user's model is untouched: same weights, same layers, the conv's activation kept.
+    assert [w.shape for w in model.weights] == [w.shape for w in weights_before]
+    for variable, before in zip(model.weights, weights_before, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), before)
+    assert conv.activation is (keras.activations.relu if layer == conv_name else
+                               keras.activations.linear)  # fmt: skip
+
+
+def test_the_preactivation_follows_the_weights_without_retracing():
+    model = models.sequential()
+    conv = model.get_layer("conv_a")
+    edge_filter(conv, kernel=np.zeros((3, 3), np.float32))  # can never turn on
+    maximizer = FilterMaximizer(model, "conv_a", filters=[0], steps=10)
+    assert maximizer(seed=0).inactive == [0]
+    edge_filter(conv)  # now it turns on for strokes, still not at grey
+    result = maximizer(seed=0)
+    assert result.inactive == [] and result.off_at_start == [0] and result.end[0] > 0
+    assert maximizer.trace_count == models.traces(2 * 10)
+
+
+def test_a_linear_layer_has_no_separate_preactivation():
+    model, _, _ = conv_then_relu_layer()
+    maximizer = FilterMaximizer(model, "conv_lin", filters=[0], steps=3)
+    result = maximizer(seed=0)
+    assert not maximizer.has_preactivation and result.off_at_start == []
+    assert result.end[0] > result.start[0]  # a linear output always has a gradient
 
 
 def test_layer_inside_a_nested_backbone():

@@ -1,6 +1,11 @@
-"""Sinks on their own: PNG encoding, the TensorBoard sink read back, sink names."""
+"""Sinks on their own: PNG encoding, the TensorBoard sink read back (its directory deleted or
+replaced mid-run, its destination checked), sink names and how failures tell sinks apart."""
 
 import io
+import logging
+import re
+import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -8,6 +13,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 
 import actlog
+from actlog.failures import FailurePolicy
 from actlog.reader import decode_png, read_images, read_scalars
 from actlog.sinks import make_sinks
 from actlog.sinks.png import encode_png
@@ -58,3 +64,68 @@ def test_sink_names_and_errors(tmp_path):
         make_sinks([], tmp_path)
     with pytest.raises(TypeError):
         make_sinks([3], tmp_path)
+
+
+def test_a_tensorboard_sink_check_leaves_nothing_and_the_first_write_makes_the_directory(
+    tmp_path,
+):
+    sink = actlog.TensorBoardSink(tmp_path / "new" / "run")
+    sink.check()
+    sink.open()
+    assert list(tmp_path.iterdir()) == []  # checked, with nothing left: not even "new"
+    sink.write_scalar("s", 1.0, step=0)
+    sink.close()
+    assert read_scalars(tmp_path / "new" / "run")["s"] == {0: 1.0}
+    (tmp_path / "file").write_text("")
+    with pytest.raises(PermissionError, match="Cannot write TensorBoard logs"):
+        actlog.TensorBoardSink(tmp_path / "file" / "run").check()
+
+
+def test_a_tensorboard_sink_recreates_its_deleted_or_replaced_directory(tmp_path, caplog):
+    run = tmp_path / "run"
+    sink = actlog.TensorBoardSink(run)
+    sink.write_scalar("s", 0.0, step=0)
+    sink.write_scalar("s", 1.0, step=1)
+    sink.flush()
+    shutil.rmtree(run)
+    # The first record after a flush is checked, even at the same step (final records).
+    deleted = re.escape(f"'{run}' was deleted during the run; actlog recreated it")
+    with pytest.warns(RuntimeWarning, match=deleted) as caught:
+        sink.write_scalar("t", 1.0, step=1)
+    assert "events written before (steps 0 to 1) are lost" in str(caught[0].message)
+    sink.write_scalar("s", 2.0, step=2)  # a new step is checked without a flush too
+    run.rename(tmp_path / "old")
+    run.mkdir()
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING, "actlog"):
+        warnings.simplefilter("error")  # once per sink; the second time is logged
+        sink.write_scalar("s", 3.0, step=3)
+    assert f"'{run}' was replaced" in caplog.text and "(steps 1 to 2)" in caplog.text
+    sink.close()
+    assert read_scalars(tmp_path / "old") == {"t": {1: 1.0}, "s": {2: 2.0}}
+    assert read_scalars(run) == {"s": {3: 3.0}}
+
+
+class NamedSink(actlog.Sink):
+    def __init__(self, name):
+        self.name = name
+
+    def write_images(self, tag, images, step, captions=None, description=None):
+        pass
+
+
+def test_failure_keys_tell_sinks_of_one_name_apart():
+    policy = FailurePolicy()
+    alone = actlog.TensorBoardSink("logs/a")
+    assert policy.label(alone) == "tensorboard"
+    assert policy.describe(alone) == "the tensorboard sink on 'logs/a'"
+    b, a_again, w1, w2 = (actlog.TensorBoardSink("logs/b"), actlog.TensorBoardSink("logs/a"),
+                          NamedSink("wandb"), NamedSink("wandb"))  # fmt: skip
+    policy.add_sinks([alone, b, w1, w2])
+    assert [policy.label(s) for s in (alone, b, w1, w2)] == [
+        "tensorboard:logs/a", "tensorboard:logs/b", "wandb#1", "wandb#2"
+    ]  # fmt: skip
+    assert policy.describe(w2) == "the wandb sink #2"
+    policy.add_sinks([a_again])  # the same directory twice: told apart by place
+    assert [policy.label(s) for s in (alone, b, a_again)] == [
+        "tensorboard#1", "tensorboard:logs/b", "tensorboard#3"
+    ]  # fmt: skip

@@ -20,7 +20,8 @@ from actlog.records import ImageSet, Record
 class MaximizedProducer(Producer):
     """Runs one compiled gradient ascent per layer with 2-D maps on the training thread (it
     needs the model), for the layer's first ``max_filters`` filters; grids them off it, the
-    filters that stayed off framed in red (they are drawn flat grey)."""
+    filters that never turned on framed in red (they are drawn flat grey). A filter off at the
+    grey start is ascended on its pre-activation until it turns on (:mod:`actlog.maximize`)."""
 
     name = "maximized"
 
@@ -71,7 +72,8 @@ class MaximizedProducer(Producer):
             description = (
                 f"What filters {result.filters[0]}-{result.filters[-1]} of `{path}` look for: "
                 "for each, the input that maximizes its mean activation (gradient ascent from "
-                "grey, same seed every time). Framed in red: filters that stayed off."
+                "grey, same seed every time; a filter off at grey climbs its pre-activation "
+                "until it turns on). Framed in red: filters that never turned on."
             )
             records.append(ImageSet(self.tag("maximized", path), grid, None, description))
         return records

@@ -19,13 +19,20 @@ from actlog.records import Animation, Histogram, ImageSet, Record, Scalar, Table
 class Sink(abc.ABC):
     """Where logged images and numbers go.
 
-    Lifecycle: :meth:`open` once before training starts (check the destination, fail early),
+    Lifecycle: :meth:`check` and :meth:`open` once before training starts (fail early),
     then writes, :meth:`flush` after each logging event, :meth:`close` at the end. Writers may
     be created lazily at the first write.
     """
 
     #: Short name used in messages (e.g. ``"tensorboard"``).
     name: str = "sink"
+
+    @property
+    def destination(self) -> str | None:
+        """Where this sink writes, as messages name it (the TensorBoard sink: its log
+        directory), or None. It tells sinks of one :attr:`name` apart: see
+        :class:`actlog.failures.FailurePolicy`."""
+        return None
 
     @property
     def enabled(self) -> bool:
@@ -49,8 +56,14 @@ class Sink(abc.ABC):
         else:
             raise TypeError(f"Not an actlog record: {record!r}")
 
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Checks that the destination can be written, leaving nothing behind (no file, no
+        connection, no run); raises with a clear message if not. Every sink of a run is
+        checked before any is opened, so one bad destination starts nothing."""
+
     def open(self) -> None:  # noqa: B027 - optional hook
-        """Checks that the destination can be written; raises with a clear message if not."""
+        """Opens the destination (a W&B run); called after every sink passed :meth:`check`.
+        Raises with a clear message if it cannot be opened."""
 
     @abc.abstractmethod
     def write_images(

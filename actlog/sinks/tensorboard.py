@@ -6,15 +6,23 @@ path is a plain file; a URL (``gs://...``) goes through ``tensorboard.compat``'s
 (TensorFlow's, where it is installed). Unlike ``tf.summary``, whose writer drops a failed write
 silently, every write and flush here raises on failure (a full disk, a directory gone
 read-only), so the logger can warn instead of losing images unnoticed.
+
+A local run directory deleted or replaced while the run writes to it would otherwise swallow
+every later event (the open file handle writes into an unlinked file): before the first record
+of each logging event the sink checks that its event file is still the file at its path, and if
+not, warns once, recreates the directory and a new event file and goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import os
 import socket
 import struct
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
@@ -29,6 +37,8 @@ from tensorboard.plugins.text.summary_v2 import text_pb
 from actlog.sinks.base import Sink
 from actlog.sinks.png import encode_png
 
+logger = logging.getLogger(__name__)
+
 _file_counter = itertools.count()
 
 
@@ -40,6 +50,12 @@ class TensorBoardSink(Sink):
     event file is created at the first write and closed by :meth:`close`; each
     :meth:`write_images` keeps all its images (TensorBoard's ``tf.summary.image`` keeps 3 by
     default).
+
+    A local run directory deleted or replaced during the run (or just its event file) is
+    noticed before the first record of the next logging event: the sink warns (a
+    :class:`RuntimeWarning`, once per sink; later times are logged), recreates the directory
+    with a new event file and writes on. The events written before are lost with the old
+    directory.
 
     Args:
         log_dir: the run directory; created if missing.
@@ -60,9 +76,22 @@ class TensorBoardSink(Sink):
         self.log_dir = os.fspath(log_dir)
         self.png_compress_level = png_compress_level
         self._writer: _RecordWriter | None = None
+        self._path: str | None = None  # the event file's path
+        self._steps: tuple[int, int] | None = None  # the first and last step written to it
+        self._step: int | None = None  # the step of the last write
+        self._verify = False  # check the event file before the next write (set by flush)
+        self._lost: tuple[bool, str] | None = None  # the file was lost: (deleted?, its steps)
+        self._warned = False
 
-    def open(self) -> None:
+    @property
+    def destination(self) -> str:
+        return self.log_dir
+
+    def check(self) -> None:
+        """Writes and removes a test file in the run directory; the directories made for it
+        are removed again (the event file makes them at the first write)."""
         probe_file = os.path.join(self.log_dir, f".actlog-write-test-{os.getpid()}")
+        created = [] if _is_url(self.log_dir) else _missing_dirs(self.log_dir)
         try:
             _makedirs(self.log_dir)
             with _open(probe_file) as handle:
@@ -73,20 +102,60 @@ class TensorBoardSink(Sink):
                 f"Cannot write TensorBoard logs to {self.log_dir!r}: {error}. Pass a writable "
                 "log_dir."
             ) from error
+        finally:
+            for path in created:  # deepest first
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
 
     def _record_writer(self) -> _RecordWriter:
         if self._writer is None:
             stamp = f"{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}"
             name = f"events.out.tfevents.{stamp}.{next(_file_counter)}.v2"
             _makedirs(self.log_dir)
-            self._writer = _RecordWriter(_open(os.path.join(self.log_dir, name)))
+            path = os.path.join(self.log_dir, name)
+            self._writer, self._path = _RecordWriter(_open(path)), path
             header = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
             self._writer.write(header.SerializeToString())
+            if self._lost is not None:
+                (deleted, steps), self._lost = self._lost, None
+                self._warn(
+                    f"actlog: the TensorBoard log directory {self.log_dir!r} was "
+                    + ("deleted" if deleted else "replaced (or its event file removed)")
+                    + " during the run; actlog recreated it with a new event file and writes "
+                    f"on there. The events written before{steps} "
+                    + ("are lost with the old directory." if deleted
+                       else "are not in it: they went with the old directory.")
+                )  # fmt: skip
         return self._writer
 
     def _write_summary(self, summary: summary_pb2.Summary, step: int) -> None:
+        if self._verify or step != self._step:  # the first record of a logging event
+            self._check_event_file()
         event = event_pb2.Event(wall_time=time.time(), step=step, summary=summary)
         self._record_writer().write(event.SerializeToString())
+        self._step = step
+        first = step if self._steps is None else self._steps[0]
+        self._steps = (first, step)
+
+    def _check_event_file(self) -> None:
+        """Drops the event file if it is no longer the file at its path (its directory was
+        deleted or replaced, or the file removed): the next write recreates both."""
+        self._verify = False
+        writer, path, steps = self._writer, self._path, self._steps
+        if writer is None or path is None or _is_url(path) or _same_file(writer, path):
+            return
+        self._writer, self._steps = None, None
+        with contextlib.suppress(OSError):
+            writer.close()
+        written = "" if steps is None else f" (steps {steps[0]} to {steps[1]})"
+        self._lost = (not os.path.isdir(self.log_dir), written)
+
+    def _warn(self, message: str) -> None:
+        if self._warned:
+            logger.warning(message)
+        else:
+            self._warned = True
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def write_images(
         self,
@@ -131,11 +200,19 @@ class TensorBoardSink(Sink):
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
+        self._verify = True
 
     def close(self) -> None:
+        """Closes the event file (saying so if it was lost since the last event)."""
         if self._writer is not None:
             writer, self._writer = self._writer, None
+            path, steps, self._steps = self._path, self._steps, None
+            lost = path is not None and not _is_url(path) and not _same_file(writer, path)
             writer.close()
+            if lost and steps is not None:
+                logger.warning("actlog: the TensorBoard log directory %r was deleted or "
+                               "replaced after the last event written to it; its events "
+                               "(steps %d to %d) are lost.", self.log_dir, *steps)  # fmt: skip
 
 
 class _RecordWriter:
@@ -144,11 +221,12 @@ class _RecordWriter:
     def __init__(self, file: BinaryIO) -> None:
         self._file = file
 
+    def fileno(self) -> int:
+        return self._file.fileno()
+
     def write(self, data: bytes) -> None:
         header = struct.pack("<Q", len(data))
-        self._file.write(
-            b"".join([header, _masked_crc(header), data, _masked_crc(data)])
-        )
+        self._file.write(b"".join([header, _masked_crc(header), data, _masked_crc(data)]))
 
     def flush(self) -> None:
         self._file.flush()
@@ -164,6 +242,30 @@ def _masked_crc(data: bytes) -> bytes:
 
 def _is_url(path: str) -> bool:
     return "://" in path
+
+
+def _same_file(writer: _RecordWriter, path: str) -> bool:
+    """Whether the file ``writer`` holds open is the one at ``path`` (a local path)."""
+    try:
+        held, there = os.fstat(writer.fileno()), os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except (OSError, ValueError):  # cannot tell (a closed file, no permission): assume so
+        return True
+    return (held.st_ino, held.st_dev) == (there.st_ino, there.st_dev)
+
+
+def _missing_dirs(path: str) -> list[str]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
 
 
 def _gfile() -> Any:
