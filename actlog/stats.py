@@ -13,6 +13,7 @@ A small probe overstates deadness: a filter may turn on for inputs the probe lac
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ class LayerStats:
             on); always empty without a floor.
         dormant: indices of filters whose normalized mean |activation| <= the threshold.
         dead_fraction: ``len(dead) / filters``, or None without a floor (no dead state).
-        on_rate: share of finite outputs above the floor (above 0 without one), from an even
+        on_rate: share of finite outputs above the floor (above 0 without one), from a spread
             sample of at most about 16,000 values.
         mean: mean of the finite outputs.
         max: max of the finite outputs (NaN when there is none).
@@ -70,7 +71,7 @@ HISTOGRAM_SAMPLE = 1 << 14
 
 def filter_sums(activation: Any, xp: Any = np, nonnegative: bool = False) -> dict[str, Any]:
     """Per-filter sums of a channels-last activation ``(batch, spatial..., filters)``: all that
-    :func:`stats_from_sums` needs, a few numbers per filter, plus an even sample of values.
+    :func:`stats_from_sums` needs, a few numbers per filter, plus a sample of values.
 
     Written once for NumPy (``xp=numpy``, the default) and for ``keras.ops`` (``xp=keras.ops``,
     inside the compiled capture, so only these numbers leave the device). The common case, every
@@ -82,12 +83,12 @@ def filter_sums(activation: Any, xp: Any = np, nonnegative: bool = False) -> dic
     Returns:
         ``finite`` and ``nonfinite`` (counts), ``sum`` and ``abs`` (of the finite values) and
         ``max`` (-inf when none is finite), each ``(filters,)``; and ``sample``: every filter's
-        values at evenly strided positions, at most about :data:`HISTOGRAM_SAMPLE` in all.
+        values at the same :func:`sample_positions`, at most :data:`HISTOGRAM_SAMPLE` in all.
     """
     filters = int(activation.shape[-1])
     flat = xp.reshape(activation, (-1, filters))
     positions = float(np.prod([d or 1 for d in activation.shape[:-1]]))
-    stride = max(1, int(positions) * filters // HISTOGRAM_SAMPLE)
+    rows = sample_positions(int(positions), max(1, HISTOGRAM_SAMPLE // filters))
 
     total, peak = _reducers(activation, xp)
 
@@ -108,7 +109,22 @@ def filter_sums(activation: Any, xp: Any = np, nonnegative: bool = False) -> dic
     fast = all_finite()
     check = xp.all(xp.isfinite(fast["sum"])) & xp.all(xp.isfinite(fast["max"]))
     sums = (fast if check else masked()) if xp is np else xp.cond(check, lambda: fast, masked)
-    return {**sums, "sample": flat[::stride]}
+    sample = flat[rows] if xp is np else xp.take(flat, rows, axis=0)
+    return {**sums, "sample": sample}
+
+
+@functools.lru_cache(maxsize=64)
+def sample_positions(positions: int, count: int) -> np.ndarray:
+    """``count`` of ``positions`` row-major positions (sample, pixel), drawn once at random
+    with a seed fixed by ``positions``, in order: the same positions at every event, spread
+    over every sample, row and column. An even stride would alias with the map's width (one
+    stride of 3.5 rows samples 2 columns)."""
+    if count >= positions:
+        return np.arange(positions)
+    chosen = np.random.default_rng(positions).choice(positions, count, replace=False)
+    chosen.sort()
+    chosen.flags.writeable = False
+    return chosen
 
 
 def _reducers(activation: Any, xp: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:

@@ -11,7 +11,7 @@ from actlog.images import MARK_RGB, SEPARATOR_GRAY
 from actlog.overlays import Geometry, upsample_map
 from actlog.reader import decode_png, read_images, read_scalars
 from actlog.sheet import contact_sheet
-from actlog.stats import filter_sums, stats_from_sums
+from actlog.stats import HISTOGRAM_SAMPLE, filter_sums, sample_positions, stats_from_sums
 from tests import models
 
 layers = keras.layers
@@ -260,3 +260,29 @@ def test_statistics_reduced_in_the_compiled_capture_match_numpy(with_nan):
     # the histogram sample holds values of every filter, not a stride that aliases with them
     sample = np.asarray(sums["sample"])
     assert sample.shape[1] == 8 and len(sample) >= 256
+
+
+@pytest.mark.parametrize("where", ["numpy", "compiled"])
+def test_the_sample_spreads_over_every_channel_sample_row_and_column(where):
+    """8x112x112x64 maps, as a real backbone's first stage gives: the old even stride (392
+    positions, 3.5 rows) sampled 2 of 112 columns. Channel c holds c, plus 1000 in odd columns
+    for channel 0, which is on in exactly half of the positions."""
+    n, size, filters = 8, 112, 64
+    columns = np.arange(size)[None, None, :, None]
+    a = np.broadcast_to(np.arange(filters, dtype=np.float32), (n, size, size, filters)).copy()
+    a[..., 0] = np.where(columns[..., 0] % 2 == 1, 1000.0, -1.0)
+    if where == "numpy":
+        sums = filter_sums(a)
+    else:
+        compiled = actlog.backend.compile_function(lambda t: filter_sums(t, keras.ops))
+        sums = {key: actlog.backend.to_host(value) for key, value in compiled(a).items()}
+    sample = np.asarray(sums["sample"])
+    assert sample.shape == (HISTOGRAM_SAMPLE // filters, filters)
+    np.testing.assert_array_equal(sample[:, 1:], np.broadcast_to(np.arange(1, filters), (256, 63)))
+    rows = sample_positions(n * size * size, len(sample))
+    sample_of, row_of, column_of = np.unravel_index(rows, (n, size, size))
+    assert len(set(sample_of)) == n
+    assert len(set(row_of)) > 80 and len(set(column_of)) > 80
+    np.testing.assert_array_equal(sample[:, 0] > 0, column_of % 2 == 1)
+    assert 0.4 < np.mean(sample[:, 0] > 0) < 0.6  # the old stride read 0: columns 0 and 56
+    assert stats_from_sums(sums, 0.025, None).on_rate == pytest.approx(63.5 / 64, abs=0.1 / 64)
