@@ -6,13 +6,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest
 
-from tests.wandbread import offline_env
-
 
 @pytest.fixture
 def wandb_root(tmp_path, monkeypatch):
     """An offline, quiet wandb writing under a fresh directory; torn down afterwards."""
-    import wandb
+    import wandb  # only the tests that write W&B runs need wandb
+
+    from tests.wandbread import offline_env
 
     root = tmp_path / "wandb_root"
     root.mkdir()

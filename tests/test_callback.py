@@ -250,7 +250,8 @@ def test_nan_activations_are_counted_not_fatal(tmp_path):
     kernel = conv.kernel.numpy()
     kernel[0, 0, 0, 1] = np.nan  # filter 1 is NaN everywhere
     conv.kernel.assign(kernel)
-    logger = actlog.ActivationLogger(x[:2], layers="conv_a", log_dir=tmp_path, sample_images=True)
+    logger = actlog.ActivationLogger(x[:2], layers="conv_a", log_dir=tmp_path, sample_images=True,
+                                     measure_at="layer")  # the statistics too, before the ReLU
     with pytest.warns(RuntimeWarning, match="NaN or infinite"):
         fit(model, x, y, [logger], epochs=1)
     # Step -1 is before any weight update: exactly filter 1 is NaN there, on any machine.

@@ -1,0 +1,100 @@
+"""The README tells the truth: its Python examples run as written, what their comments show is
+what they give, and every test its fault table names exists.
+
+The examples run in order in one namespace, as in a notebook, on the demo's model
+(``train_example.build_model``, compiled) trained briefly on the synthetic digits, with ``x_train``,
+``y_train``, ``x_val``, ``y_val`` and ``probe`` defined, in a fresh working directory and with
+an offline W&B.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import actlog
+from actlog.datasets import synthetic_digits
+from actlog.reader import read_images
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+#: Examples that need more than one process, and the tests that run them instead.
+RUN_ELSEWHERE = {"keras.distribution.initialize": "tests/multiprocess_worker.py"}
+
+
+def python_examples() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+def test_the_readme_examples_run_and_show_what_their_comments_say(tmp_path, monkeypatch,
+                                                                  wandb_root):  # fmt: skip
+    import train_example
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    x, y = synthetic_digits(96, seed=0)
+    model = train_example.build_model()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x_train, y_train, x_val, y_val = x[:64], y[:64], x[64:], y[64:]
+    namespace = {"actlog": actlog, "keras": keras, "model": model, "probe": x_val[:8],
+                 "x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
+    examples = python_examples()
+    assert len(examples) >= 5
+    ran = 0
+    for code in examples:
+        if any(marker in code for marker in RUN_ELSEWHERE):
+            continue
+        exec(compile(code, "README.md", "exec"), namespace)
+        ran += 1
+    assert ran == len(examples) - 1
+
+    # Quickstart, and TensorBoard and W&B at once: both write every epoch under logs/actlog.
+    steps = read_images(tmp_path / "logs" / "actlog")["activations/conv2d"]
+    assert sorted(set(steps)) == list(range(-1, 10))
+    # "maps = actlog.extract(model, x_val[:4])  # {"conv2d": (4, 26, 26, 32), ...}"
+    assert namespace["maps"]["conv2d"].shape == (4, 26, 26, 32)
+    assert namespace["grids"].images.shape == (4, 161, 161, 3)
+    assert namespace["grids"].images.dtype == np.uint8
+    # "stats["conv2d"]   # {"dead": [3, 17], "dormant": [...], "dead_fraction": ..., "floor": 0.0"
+    conv = namespace["stats"]["conv2d"]
+    assert {"dead", "dormant", "dead_fraction", "floor"} <= set(conv) and conv["floor"] == 0.0
+    # "images = actlog.maximize(model, "conv2d_1", filters=range(16))   # (16, 28, 28, 1) ..."
+    images = namespace["images"]
+    assert images.shape == (16, 28, 28, 1) and images.min() >= 0 and images.max() <= 1
+
+
+def tests_named_in_the_fault_table() -> list[tuple[str, str]]:
+    table = README[README.index("| Fault | What actlog does"):]
+    table = table[: table.index("\n\n")]
+    named = re.findall(r"`(test_\w+\.py)(?:::(test_\w+))?`", table)
+    named += [(None, name) for name in re.findall(r", `(test_\w+)`", table)]
+    return named
+
+
+def test_every_test_the_fault_table_names_exists():
+    named = tests_named_in_the_fault_table()
+    assert len(named) >= 13
+    defined = {
+        path.name: {node.name for node in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(node, ast.FunctionDef)}
+        for path in (ROOT / "tests").glob("test_*.py")
+    }  # fmt: skip
+    every = set().union(*defined.values())
+    for file, name in named:
+        if file is None:
+            assert name in every, name
+            continue
+        assert file in defined, file
+        assert not name or name in defined[file], f"{file}::{name}"
+
+
+@pytest.mark.parametrize("marker, test", RUN_ELSEWHERE.items())
+def test_an_example_not_run_here_is_run_by_its_test(marker, test):
+    assert any(marker in code for code in python_examples())
+    assert f"{marker}(" in (ROOT / test).read_text()
