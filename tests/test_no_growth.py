@@ -22,6 +22,10 @@ import actlog
 from actlog.reader import read_images
 from tests import models
 
+# Keras's PyTorch backend warns at every host copy (NumPy 2's ``__array__(copy=...)``), and
+# pytest keeps every warning it records: that would read as growth here.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 
 def graph_size(model: keras.Model) -> int:
     """Nodes of the model's layers: calling a layer on a symbolic tensor appends one. actlog
