@@ -19,13 +19,13 @@ reported inactive only if its activation is still off after the last step. Whate
 climbed, :attr:`Maximized.start` and :attr:`Maximized.end` measure the activation (the layer's
 output). Where the layer's pre-activation comes from:
 
-* a layer with its own non-linear ``activation`` (``Conv2D(activation="relu")``, no separate
-  tensor): a twin of the layer, built from its config with ``activation=None`` and never added
-  to the model, runs on the layer's input with the layer's own current weights (mapped through
-  ``keras.StatelessScope``); the user's model and layers are never modified;
+* a ``Conv1D``/``Conv2D``/``Conv3D`` with its own non-linear ``activation``
+  (``Conv2D(activation="relu")``, no separate tensor): its ``convolution_op`` on the layer's
+  input with its current kernel, plus its bias (the layer is only read, never modified);
 * an activation layer (``ReLU``, ``Activation``, ...): its input;
-* any other layer (a linear conv, whose output always has a gradient), or a model that could not
-  be re-traced: none; the activation itself is ascended.
+* any other layer (a linear conv, whose output always has a gradient; a depthwise, separable or
+  transposed conv with a fused activation), or a model that could not be re-traced: none; the
+  activation itself is ascended.
 
 The step is written with ``keras.ops``; its gradient and compilation come from the backend seam
 (:func:`actlog.backend.value_and_grad`, :func:`actlog.backend.compile_function`).
@@ -272,7 +272,7 @@ def _with_preactivation(model: keras.Model, ref: LayerRef) -> Callable[[Any], An
     if isinstance(ref.layer, ACTIVATION_LAYER_TYPES):
         linear: Callable[[Any], Any] | None = lambda tensor: tensor  # noqa: E731
     else:
-        linear = _without_activation(ref.layer, layer_inputs[0].shape)
+        linear = _without_activation(ref.layer)
     if linear is None:
         return None
     two = keras.Model(graph.inputs, [graph.output(ref.layer), layer_inputs[0]])
@@ -284,32 +284,25 @@ def _with_preactivation(model: keras.Model, ref: LayerRef) -> Callable[[Any], An
     return run
 
 
-def _without_activation(layer: Any, input_shape: Any) -> Callable[[Any], Any] | None:
-    """``layer``'s computation without its non-linear ``activation``, on its own current
-    weights: a twin built from its config, never added to the model, whose variables read the
-    layer's through ``keras.StatelessScope``. None for a linear layer, or one whose config does
-    not rebuild the same weights."""
+def _without_activation(layer: Any) -> Callable[[Any], Any] | None:
+    """``layer``'s linear output, before its non-linear ``activation``, from its own current
+    weights: the convolution it runs (its public ``convolution_op``, as ``Conv1D``/``Conv2D``/
+    ``Conv3D`` call it) plus its bias. None for a linear layer or another kind of layer."""
     activation = getattr(layer, "activation", None)
-    if activation is None or activation is keras.activations.linear:
+    convolve = getattr(layer, "convolution_op", None)
+    kernel = getattr(layer, "kernel", None)
+    if activation in (None, keras.activations.linear) or convolve is None or kernel is None:
         return None
-    try:
-        config = {**layer.get_config(), "activation": None, "name": f"{layer.name}_linear"}
-        twin = type(layer).from_config(config)
-        twin.build(tuple(input_shape))
-    except Exception:  # a custom layer that does not rebuild from its config: no twin
-        return None
-    own, twins = list(layer.weights), list(twin.weights)
-    same = len(own) == len(twins) and all(
-        tuple(a.shape) == tuple(b.shape) and a.dtype == b.dtype and a.name == b.name
-        for a, b in zip(own, twins, strict=False)
-    )
-    if not same:
-        return None
-    pairs = list(zip(twins, own, strict=True))
+    bias = getattr(layer, "bias", None) if getattr(layer, "use_bias", False) else None
+    channels_axis = 1 if getattr(layer, "data_format", None) == "channels_first" else -1
 
     def run(tensor: Any) -> Any:
-        with keras.StatelessScope(state_mapping=pairs):  # reads the layer's weights now
-            return twin(tensor)
+        output = convolve(tensor, kernel)
+        if bias is not None:
+            shape = [1] * len(output.shape)
+            shape[channels_axis] = -1
+            output = output + keras.ops.reshape(bias, shape)
+        return output
 
     return run
 
