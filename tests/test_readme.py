@@ -69,7 +69,7 @@ def test_the_readme_examples_run_and_show_what_their_comments_say(tmp_path, monk
     assert images.shape == (16, 28, 28, 1) and images.min() >= 0 and images.max() <= 1
 
 
-def tests_named_in_the_fault_table() -> list[tuple[str, str]]:
+def fault_table_tests() -> list[tuple[str, str]]:
     table = README[README.index("| Fault | What actlog does"):]
     table = table[: table.index("\n\n")]
     named = re.findall(r"`(test_\w+\.py)(?:::(test_\w+))?`", table)
@@ -78,7 +78,7 @@ def tests_named_in_the_fault_table() -> list[tuple[str, str]]:
 
 
 def test_every_test_the_fault_table_names_exists():
-    named = tests_named_in_the_fault_table()
+    named = fault_table_tests()
     assert len(named) >= 13
     defined = {
         path.name: {node.name for node in ast.walk(ast.parse(path.read_text()))
