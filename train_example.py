@@ -5,13 +5,20 @@ otherwise (no network) on synthetic digits rendered from matplotlib's fonts. Two
 write side by side under the log directory:
 
     <log-dir>/keras   Keras's own TensorBoard callback: loss and accuracy curves.
-    <log-dir>/actlog  actlog: the feature maps of every conv layer on a few fixed test images.
+    <log-dir>/actlog  actlog: the feature maps of every conv layer on a few fixed test images,
+                      the filters' health over the run (filter_health/), each layer's
+                      convergence (convergence/), weights, overlays, maximized inputs.
+
+Where MLflow is installed (pip install "actlog[mlflow]"), actlog also logs the same images and
+metrics to a local MLflow store, <log-dir>/mlflow.db (artifacts in <log-dir>/mlartifacts), with
+no server needed to write it; --no-mlflow leaves it out.
 
 Run it, then open TensorBoard:
 
     python train_example.py                 # about 2 minutes on 2 CPU cores
     python train_example.py --epochs 3 --dataset synthetic --log-dir /tmp/logs
     python train_example.py --wandb         # also to Weights & Biases (offline without a key)
+    mlflow ui --backend-store-uri sqlite:///logs/mlflow.db   # the MLflow run, where installed
     tensorboard --logdir logs --samples_per_plugin images=100
 """
 
@@ -81,6 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also log to Weights & Biases (offline when no API key is set up)",
     )
+    parser.add_argument(
+        "--no-mlflow",
+        dest="mlflow",
+        action="store_false",
+        help="do not log to a local MLflow store (logged there by default where installed)",
+    )
     return parser.parse_args(argv)
 
 
@@ -119,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
 
         callbacks.append(WandbMetricsLogger())
         sinks.append(actlog.WandbSink(run))
+    mlflow_uri = mlflow_store(args) if args.mlflow else None
+    if mlflow_uri is not None:
+        sinks.append(actlog.MlflowSink(tracking_uri=mlflow_uri, experiment_name="actlog-demo"))
     callbacks.append(
         actlog.ActivationLogger(
             probe=probe,
@@ -153,11 +169,31 @@ def main(argv: list[str] | None = None) -> int:
         if run.settings.mode == "offline":
             print(f"W&B run saved offline in {run.dir}; upload it with:")
             print(f"  wandb sync {shlex.quote(os.path.dirname(run.dir))}")
+    if mlflow_uri is not None:
+        print("The same images and metrics in MLflow (a step slider per image):")
+        print(f"  mlflow ui --backend-store-uri {shlex.quote(mlflow_uri)}")
     animations = os.path.join(args.log_dir, "actlog", "animations")
     print(f"Evolution of each layer, epoch after epoch: {animations}/<layer>.gif")
     print("View the logs with (every epoch kept, not TensorBoard's default 10 steps):")
     print(f"  tensorboard --logdir {shlex.quote(args.log_dir)} --samples_per_plugin images=100")
     return 0
+
+
+def mlflow_store(args: argparse.Namespace) -> str | None:
+    """A local MLflow store under the log directory (no server), or None without mlflow."""
+    try:
+        import mlflow
+    except ImportError:
+        print('MLflow: not installed, skipped (pip install "actlog[mlflow]" to log there too).')
+        return None
+    root = os.path.abspath(args.log_dir)
+    os.makedirs(root, exist_ok=True)
+    uri = f"sqlite:///{os.path.join(root, 'mlflow.db')}"
+    client = mlflow.MlflowClient(uri)
+    if client.get_experiment_by_name("actlog-demo") is None:
+        artifacts = os.path.join(root, "mlartifacts")
+        client.create_experiment("actlog-demo", artifact_location=f"file://{artifacts}")
+    return uri
 
 
 def start_wandb_run(args: argparse.Namespace) -> Any:

@@ -10,6 +10,7 @@ Example:
 """
 
 from actlog.callback import INITIAL_STEP, ActivationLogger
+from actlog.cka import linear_cka
 from actlog.extract import FeatureExtractor, extract
 from actlog.geometry import layer_geometry
 from actlog.images import GridRenderer, Grids, render_grids
@@ -19,7 +20,7 @@ from actlog.maximize import FilterMaximizer, maximize
 from actlog.measure import activation_stats
 from actlog.overlays import overlay_images
 from actlog.plots import plot_activations, plot_maximized, plot_overlays, plot_weights
-from actlog.sinks import Sink, TensorBoardSink, WandbSink
+from actlog.sinks import MlflowSink, Sink, TensorBoardSink, WandbSink
 from actlog.stats import layer_stats
 
 __version__ = "0.1.0"
@@ -32,6 +33,7 @@ __all__ = [
     "FilterMaximizer",
     "GridRenderer",
     "Grids",
+    "MlflowSink",
     "Sink",
     "TensorBoardSink",
     "WandbSink",
@@ -41,6 +43,7 @@ __all__ = [
     "layer_geometry",
     "layer_kernel",
     "layer_stats",
+    "linear_cka",
     "maximize",
     "overlay_images",
     "plot_activations",

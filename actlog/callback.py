@@ -22,6 +22,7 @@ from actlog.failures import FailurePolicy
 from actlog.layers import LayerRef, LayerSpec, select_layers
 from actlog.options import LoggerOptions, MeasureAt
 from actlog.probe import Probe, fit_probe_to_model, is_dataset, make_probe
+from actlog.producers.convergence import ConvergenceProducer
 from actlog.producers.stats import StatsProducer
 from actlog.records import INITIAL_STEP
 from actlog.run import LoggingRun
@@ -66,8 +67,9 @@ class ActivationLogger(keras.callbacks.Callback):
             the first logged event: changes over epochs are real).
         max_filters: tile at most this many filters per layer, the first by index (None: all).
         cmap: a matplotlib colour map name (``"viridis"``, ``"magma"``...); None is greyscale.
-        sinks: where to write: ``"tensorboard"`` (default), ``"wandb"``, :class:`Sink` objects
-            such as ``WandbSink(project=...)``, or a list of those. Every sink gets the same
+        sinks: where to write: ``"tensorboard"`` (default), ``"wandb"``, ``"mlflow"``,
+            :class:`Sink` objects such as ``WandbSink(project=...)`` or
+            ``MlflowSink(experiment_name=...)``, or a list of those. Every sink gets the same
             tags.
         probe_size: the number of samples taken from a ``tf.data.Dataset`` probe.
         log_initial: also log once at train begin, at step -1, before any weight update. A
@@ -87,6 +89,16 @@ class ActivationLogger(keras.callbacks.Callback):
             where its filters can die; ``"layer"``: each layer's own output.
         dead_warn_fraction: warn at train end for every layer whose share of dead filters is
             at least this.
+        timeline: with ``stats``, also log ``filter_health/<layer path>``: one image per layer
+            of every filter's on-rate at every logged step so far (a row per filter, a column
+            per step, dead cells red; see :mod:`actlog.timeline`). It reads what the
+            statistics read (no extra capture), but takes a share of ``max_event_mb``.
+        convergence: also log how much each layer's output on the probe still changes: the
+            linear CKA (:func:`actlog.linear_cka`) to the previous event under
+            ``convergence/<layer path>`` (1: unchanged) and to the first event under
+            ``convergence_to_first/<layer path>``, a table ``convergence_settled/all`` of since
+            which step each layer has stayed at CKA >= 0.99, and one line on it at train end (see
+            :mod:`actlog.producers.convergence` and :attr:`settled`).
         weights: also log each layer's filter weights under ``weights/<layer path>``.
         weights_cmap: colour map of the weight images (a diverging one such as ``"RdBu_r"``
             shows the sign); None is grey (RGB for kernels with 3 input channels).
@@ -151,6 +163,8 @@ class ActivationLogger(keras.callbacks.Callback):
         dormant_threshold: float = 0.025,
         measure_at: MeasureAt = "activation",
         dead_warn_fraction: float = 0.1,
+        timeline: bool = True,
+        convergence: bool = True,
         weights: bool = False,
         weights_cmap: str | None = None,
         overlays: int = 0,
@@ -167,8 +181,8 @@ class ActivationLogger(keras.callbacks.Callback):
         self.options = LoggerOptions(
             layers, log_dir, every_n_epochs, normalize, max_filters, cmap, probe_size,
             log_initial, min_tile_size, max_image_size, max_pending, stats, dormant_threshold,
-            measure_at, dead_warn_fraction, weights, weights_cmap, overlays,
-            maximize_every_n_epochs, maximize_steps, animate, on_error, max_layers,
+            measure_at, dead_warn_fraction, timeline, convergence, weights, weights_cmap,
+            overlays, maximize_every_n_epochs, maximize_steps, animate, on_error, max_layers,
             max_event_mb, sample_images, verbose,
         )  # fmt: skip
         self.sinks: list[Sink] = make_sinks(sinks, log_dir)
@@ -216,6 +230,15 @@ class ActivationLogger(keras.callbacks.Callback):
         """The statistics of the last logged event, per layer path (see :mod:`actlog.stats`)."""
         stats = self._run.producer(StatsProducer) if self._run else None
         return {} if stats is None else dict(stats.latest)
+
+    @property
+    def settled(self) -> dict[str, int | None]:
+        """Per logged layer path, the step since which it has settled: its output's linear CKA
+        to the previous event's was at least 0.99 at that event and at every one after
+        (:mod:`actlog.producers.convergence`); None where the last event's was not, or before two
+        events were compared. Empty before train begin and with ``convergence=False``."""
+        producer = self._run.producer(ConvergenceProducer) if self._run else None
+        return {} if producer is None else producer.settled
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         probe = self._given_probe
@@ -269,6 +292,10 @@ class ActivationLogger(keras.callbacks.Callback):
             return
         self._run.close()
         self.failures.raise_pending()
+        convergence = self._run.producer(ConvergenceProducer)
+        settled = convergence.summary() if convergence else None
+        if settled:
+            say(settled, self.options.verbose, logger.info)
         stats = self._run.producer(StatsProducer)
         summary = stats.dead_summary(self.options.dead_warn_fraction) if stats else None
         if summary:

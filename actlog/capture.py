@@ -4,9 +4,10 @@ The training thread stops here. The probe runs once through a feature model of e
 producer reads (:func:`actlog.graph.ModelGraph.feature_model`, or the call recorder for
 subclassed models), and inside the same compiled call each output is cut down to what leaves
 the device: the shown samples and filters of each map, every s-th pixel of a map larger than
-its tile (all of it only for a producer that asks for full maps, such as overlays), and a few
-sums per filter for the statistics (:func:`actlog.stats.filter_sums`). The kernels producers
-read are copied to the host beside. Everything after runs on the background thread.
+its tile (all of it only for a producer that asks for full maps, such as overlays), a few
+sums per filter for the statistics (:func:`actlog.stats.filter_sums`), and a fixed sample of
+rows and channels for layer convergence (:func:`actlog.cka.conv_features`). The kernels
+producers read are copied to the host beside. Everything after runs on the background thread.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import keras
 import numpy as np
 
 from actlog.backend import compile_function, to_host
+from actlog.cka import conv_features
 from actlog.extract import FeatureExtractor, FeatureMapError, not_a_feature_map
 from actlog.kernels import layer_kernel
 from actlog.layers import LayerRef, is_channels_first
@@ -36,11 +38,13 @@ class Captured:
             unless a producer asked for full maps).
         sums: measured layer path -> :func:`actlog.stats.filter_sums` of its output.
         kernels: layer path -> its kernel.
+        features: layer path -> :func:`actlog.cka.conv_features` of its output.
     """
 
     maps: dict[str, np.ndarray] = field(default_factory=dict)
     sums: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     kernels: dict[str, np.ndarray] = field(default_factory=dict)
+    features: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Capture:
@@ -67,9 +71,10 @@ class Capture:
         self.map_refs = _unique([ref for need in needs for ref in need.maps])
         self.sum_refs = _unique([ref for need in needs for ref in need.sums])
         self.kernel_refs = _unique([ref for need in needs for ref in need.kernels])
+        self.feature_refs = _unique([ref for need in needs for ref in need.features])
         self.channels_first = {ref.path for need in needs for ref in need.channels_first}
         self.samples, self.filters = samples, filters
-        refs = _unique([*self.map_refs, *self.sum_refs])
+        refs = _unique([*self.map_refs, *self.sum_refs, *self.feature_refs])
         #: The feature model of every layer read (its ``method``: "graph" or "recorder").
         self.extractor = FeatureExtractor(model, refs, compile=False) if refs else None
         self.method = self.extractor.method if self.extractor else "none"
@@ -77,17 +82,19 @@ class Capture:
         self._fn = compile_function(self._run, state=model.variables) if refs else None
 
     def __call__(self, x: Any) -> Captured:
-        """The maps, sums and kernels of the probe ``x``, by layer path, on the host."""
+        """The maps, sums, features and kernels of the probe ``x``, by layer path, on the
+        host."""
         captured = Captured()
         if self._fn is not None:
-            maps, sums = self._fn(x)
+            maps, sums, features = self._fn(x)
             captured.maps = {path: to_host(value) for path, value in maps.items()}
             captured.sums = {path: {key: to_host(value) for key, value in per.items()}
                              for path, per in sums.items()}  # fmt: skip
+            captured.features = {path: to_host(value) for path, value in features.items()}
         captured.kernels = {ref.path: layer_kernel(ref.layer) for ref in self.kernel_refs}
         return captured
 
-    def _run(self, x: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _run(self, x: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """Inside the compiled call: the forward pass, then each output cut down."""
         self.trace_count += 1  # a Python side effect: runs once per trace
         assert self.extractor is not None
@@ -110,7 +117,9 @@ class Capture:
                                   is_nonnegative(ref.layer))
             for ref in self.sum_refs
         }
-        return maps, sums
+        features = {ref.path: conv_features(outputs[ref.path], keras.ops)
+                    for ref in self.feature_refs}  # fmt: skip
+        return maps, sums, features
 
 
 def _decimate(maps: Any, stride: int) -> Any:

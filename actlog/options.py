@@ -62,6 +62,8 @@ class LoggerOptions:
     dormant_threshold: float = 0.025
     measure_at: MeasureAt = "activation"
     dead_warn_fraction: float = 0.1
+    timeline: bool = True
+    convergence: bool = True
     weights: bool = False
     weights_cmap: str | None = None
     overlays: int = 0

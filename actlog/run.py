@@ -131,7 +131,8 @@ class LoggingRun:
             return
         if not writing:
             return
-        event = Event(step, captured.maps, captured.sums, captured.kernels, collected)
+        event = Event(step, captured.maps, captured.sums, captured.kernels, collected,
+                      features=captured.features)
         self.last_step = step
         assert self._worker is not None
         self._worker.submit(functools.partial(self._write_event, due, event),

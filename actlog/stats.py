@@ -203,6 +203,39 @@ def layer_stats(
     return stats_from_sums(sums, dormant_threshold, floor)
 
 
+def filter_on_rates(
+    sums: dict[str, np.ndarray], floor: float | None = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each filter's on-rate and whether it is dead, from :func:`filter_sums` (host arrays).
+
+    Args:
+        sums: one layer's sums: ``sample`` (the same positions every event, rows x filters)
+            gives the on-rates, ``max`` the dead filters.
+        floor: the floor of the rectifier the output comes from (0.0), or None for an output
+            without one: the on-rate is then the share above 0, and no filter is dead.
+
+    Returns:
+        ``(rates, dead)``: float64 ``(filters,)``, the share of each filter's finite sampled
+        values above the floor (NaN where none is finite; their mean over the filters is
+        :attr:`LayerStats.on_rate` when every value is finite), and bool ``(filters,)``, its
+        maximum at or below the floor (:attr:`LayerStats.dead`; all False without a floor).
+
+    Example:
+        ```python
+        rates, dead = filter_on_rates(filter_sums(activation))
+        ```
+    """
+    sample = np.asarray(sums["sample"], np.float64)
+    level = 0.0 if floor is None else floor
+    finite = np.isfinite(sample)
+    counted = np.count_nonzero(finite, axis=0)
+    on = np.count_nonzero(finite & (sample > level), axis=0)
+    rates = np.where(counted > 0, on / np.maximum(counted, 1), np.nan)
+    maxima = np.asarray(sums["max"], np.float64)
+    dead = ~(maxima > level) if floor is not None else np.zeros(maxima.shape, bool)
+    return rates, dead
+
+
 def histogram_values(sample: np.ndarray) -> np.ndarray:
     """The finite values of a :func:`filter_sums` sample, flat, for a histogram."""
     values = np.asarray(sample, np.float32).reshape(-1)

@@ -75,10 +75,14 @@ def test_every_family_works_with_the_defaults(name, tmp_path, capsys):
     assert chosen == sorted(chosen, key=order.index)
     line = capsys.readouterr().out
     assert f"actlog: logging {len(chosen)} of {len(convs)} conv layers" in line
-    # one Images card per logged layer, in model order (whatever the names), at both steps
+    # one Images card per logged layer and kind (grid, filter-health timeline), in model order
+    # (whatever the names), at both steps
     images = read_images(tmp_path)
     tags = image_tags(tmp_path)  # as TensorBoard sorts them
-    assert [key_path(tag.removeprefix("activations/")) for tag in tags] == chosen
+    for kind in ("activations/", "filter_health/"):
+        keys = [tag.removeprefix(kind) for tag in tags if tag.startswith(kind)]
+        assert [key_path(key) for key in keys] == chosen, kind
+    assert len(tags) == 2 * len(chosen)
     assert all(sort_tags(sorted(tags), rule) == tags for rule in RULES)
     assert all(sorted(steps) == [-1, 0] for steps in images.values())
     assert all(len(pngs) == 1 for steps in images.values() for pngs in steps.values())

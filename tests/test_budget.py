@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import actlog
-from actlog.reader import read_image_events
+from actlog.reader import decode_png, read_image_events
+from tests import models
 
 layers = keras.layers
 
@@ -44,8 +45,24 @@ def test_a_unet_with_overlays_stays_within_max_event_mb(tmp_path, budget):
     model.fit(x, np.zeros((8, 64, 64, 2), np.float32), epochs=1, batch_size=8, verbose=0,
               callbacks=[logger])  # fmt: skip
     tags = {tag.split("/")[0] for tag in read_image_events(tmp_path)}
-    assert tags == {"activations", "overlays", "weights"}
+    assert tags == {"activations", "filter_health", "overlays", "weights"}
     assert 0 < event_bytes(tmp_path, 0) <= budget * 1e6
+
+
+@pytest.mark.filterwarnings("ignore:actlog. at the end of training:RuntimeWarning")
+def test_the_growing_timeline_stays_within_its_share(tmp_path):
+    """The filter-health timeline gains a column per event, but narrows its cells (then shows
+    only the most recent steps) to keep to its share: every event stays within max_event_mb."""
+    model = models.sequential()
+    x, y = models.digit_data(8)
+    logger = actlog.ActivationLogger(x, log_dir=tmp_path, max_event_mb=0.01, verbose=0,
+                                     max_image_size=64)  # fmt: skip
+    model.fit(x, y, epochs=80, batch_size=8, verbose=0, callbacks=[logger])
+    events = read_image_events(tmp_path)["filter_health/conv_b"]
+    widths = [decode_png(event.pngs[0]).shape[1] for event in events]
+    assert widths[:7] == [8 * n for n in range(1, 8)]  # 8-pixel columns while they fit
+    assert max(widths) <= 64 and widths[-1] < 81  # then narrower: the most recent steps
+    assert all(0 < event_bytes(tmp_path, step) <= 10_000 for step in range(-1, 80))
 
 
 def test_the_budget_scales_the_images(tmp_path):

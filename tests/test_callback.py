@@ -39,10 +39,12 @@ def test_grids_for_every_conv_layer_at_every_epoch(tmp_path):
     fit(model, x, y, [logger], epochs=3, validation_data=(x[:8], y[:8]))
 
     images = read_images(tmp_path / "actlog")
-    assert sorted(images) == ["activations/conv_a", "activations/conv_b"]
-    for steps in images.values():
+    assert sorted(images) == ["activations/conv_a", "activations/conv_b",
+                              "filter_health/conv_a", "filter_health/conv_b"]  # fmt: skip
+    for tag, steps in images.items():
         assert sorted(steps) == [actlog.INITIAL_STEP, 0, 1, 2]
-        assert all(len(pngs) == 3 for pngs in steps.values())
+        shown = 3 if tag.startswith("activations/") else 1  # a timeline: one image per layer
+        assert all(len(pngs) == shown for pngs in steps.values())
     # conv_a: 4 maps of 10x10 upscaled x2 in a 2x2 grid; conv_b: 6 maps of 3x3 x6 in 3x2.
     assert decode_png(images["activations/conv_a"][0][0]).shape[:2] == (41, 41)
     assert decode_png(images["activations/conv_b"][0][0]).shape[:2] == (37, 56)
@@ -68,7 +70,7 @@ def test_by_default_one_image_per_layer_with_the_samples_side_by_side(tmp_path, 
     fit(model, x, y, [logger], epochs=2)
     line = capsys.readouterr().out
     assert "actlog: logging 2 of 2 conv layers (every conv layer: conv_a, conv_b)" in line
-    assert "At most 5 MB per event (2 images" in line and "500 MB per 100 epochs" in line
+    assert "At most 5 MB per event (4 images" in line and "500 MB per 100 epochs" in line
     images = read_images(tmp_path)
     final = actlog.extract(model, probe_x)
     captions = [f"probe {i}: label {label}" for i, label in enumerate(probe_y)]
@@ -149,7 +151,8 @@ def test_subclassed_model(tmp_path):
     assert logger.extractor.method == "recorder"
     assert logger.extractor.trace_count == models.traces(3)
     images = read_images(tmp_path)
-    assert sorted(images) == ["activations/conv_a", "activations/conv_b"]
+    assert sorted(images) == ["activations/conv_a", "activations/conv_b",
+                              "filter_health/conv_a", "filter_health/conv_b"]  # fmt: skip
     assert sorted(images["activations/conv_b"]) == [-1, 0, 1]
     assert all("call" not in vars(layer) for layer in model.layers)
 
@@ -176,7 +179,8 @@ def test_multi_input_dict_probe(tmp_path):
     extra = np.zeros((16, 3), np.float32)
     logger = actlog.ActivationLogger({"image": x[:2], "extra": extra[:2]}, log_dir=tmp_path)
     fit(model, [x, extra], y, [logger], epochs=1)
-    assert sorted(read_images(tmp_path)) == ["activations/conv_a", "activations/conv_b"]
+    assert sorted(read_images(tmp_path)) == ["activations/conv_a", "activations/conv_b",
+                                             "filter_health/conv_a", "filter_health/conv_b"]
 
 
 def test_dataset_probe_takes_probe_size_samples(tmp_path):
@@ -356,3 +360,24 @@ def test_conv_lstm_and_time_distributed_convs_are_conv_layers(tmp_path):
     stats = actlog.activation_stats(model, x)
     assert stats["td"]["floor"] == 0.0  # the wrapped conv's own ReLU
     assert stats["lstm2d"]["floor"] is None  # tanh: no dead state
+
+
+def test_every_option_reaches_the_logger_options_under_its_own_name():
+    """The constructor hands its options to LoggerOptions in field order: each must land in
+    the field of its own name (a new option in the wrong place would shift the others)."""
+    import dataclasses
+    import inspect
+
+    from actlog.options import LoggerOptions
+
+    names = [field.name for field in dataclasses.fields(LoggerOptions)]
+    parameters = inspect.signature(actlog.ActivationLogger).parameters
+    assert [p for p in parameters if p not in ("probe", "sinks")] == names
+    given = {"every_n_epochs": 3, "max_filters": 5, "probe_size": 4, "min_tile_size": 7,
+             "max_image_size": 99, "max_pending": 6, "dormant_threshold": 0.5,
+             "dead_warn_fraction": 0.25, "maximize_every_n_epochs": 9, "maximize_steps": 11,
+             "max_layers": 12, "max_event_mb": 1.5, "verbose": 0, "timeline": False,
+             "convergence": False, "weights": True, "log_initial": False}  # fmt: skip
+    logger = actlog.ActivationLogger(models.digit_data(2)[0], **given)
+    for name, value in given.items():
+        assert getattr(logger.options, name) == value, name

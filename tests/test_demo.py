@@ -1,5 +1,6 @@
 """The demo script, run as a user would (shortened to one epoch)."""
 
+import mlflow
 import numpy as np
 
 import train_example
@@ -20,7 +21,7 @@ def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):
     images = read_images(tmp_path / "actlog")
     assert sorted(images) == [
         f"{kind}/{layer}"
-        for kind in ("activations", "maximized", "overlays", "weights")
+        for kind in ("activations", "filter_health", "maximized", "overlays", "weights")
         for layer in ("conv2d", "conv2d_1")
     ]
     assert sorted(images["activations/conv2d_1"]) == [-1, 0]
@@ -30,3 +31,11 @@ def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):
     # 3 samples side by side in one image, each under its caption.
     expected = contact_sheet(np.zeros((3, 183, 183, 1), np.uint8), ["caption"] * 3).shape[1:3]
     assert decode_png(images["activations/conv2d_1"][0][0]).shape[:2] == expected
+    # The same run in the local MLflow store the demo writes where mlflow is installed.
+    out_mlflow = f"mlflow ui --backend-store-uri sqlite:///{tmp_path}/mlflow.db"
+    assert out_mlflow in out
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("actlog-demo").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "on_rate/conv2d")] == [-1, 0]
+    assert "convergence/conv2d" in run.data.metrics

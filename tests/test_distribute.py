@@ -33,7 +33,8 @@ pytestmark = pytest.mark.tensorflow
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_SCRIPT = ROOT / "tests" / "distributed_worker.py"
 STEPS = [actlog.INITIAL_STEP, *range(worker.EPOCHS)]
-TAGS = sorted(f"activations/{name}" for name in worker.CONV_LAYERS)
+TAGS = sorted(f"{kind}/{name}" for kind in ("activations", "filter_health")
+              for name in worker.CONV_LAYERS)  # fmt: skip
 #: Seconds a whole cluster (or the single MirroredStrategy process) may take.
 RUN_TIMEOUT = 120.0
 #: keras-team/keras#20585 fails within seconds of start-up.
@@ -196,7 +197,8 @@ def assert_logged_run(log_dir: Path, weights: Path) -> None:
     assert sorted(images) == TAGS
     for tag, steps in images.items():
         assert sorted(steps) == STEPS, tag
-        assert all(len(pngs) == worker.PROBE_SIZE for pngs in steps.values()), tag
+        shown = worker.PROBE_SIZE if tag.startswith("activations/") else 1  # a timeline: 1
+        assert all(len(pngs) == shown for pngs in steps.values()), tag
     expected = expected_last_grids(weights)
     for name in worker.CONV_LAYERS:
         pngs = images[f"activations/{name}"][STEPS[-1]]

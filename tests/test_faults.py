@@ -76,7 +76,8 @@ def test_a_sink_failing_mid_run_warns_once_and_the_rest_goes_on(tmp_path):
     messages = [str(w.message) for w in caught if "sink failed" in str(w.message)]
     assert len(messages) == 1
     assert "failing sink failed" in messages[0] and "No space left on device" in messages[0]
-    assert logger.sink_failures == {"failing": 2 * 5 - 2}  # 2 layers x 5 events, 2 went well
+    # 2 layers x 2 images (grid, filter-health timeline) x 5 events, 2 went well
+    assert logger.sink_failures == {"failing": 2 * 2 * 5 - 2}
     for steps in read_images(tmp_path).values():
         assert sorted(steps) == [-1, 0, 1, 2, 3]
 
@@ -147,7 +148,7 @@ def test_sinks_of_one_name_are_counted_and_warned_about_apart(tmp_path):
     model = models.sequential()
     x, y = models.digit_data(16)
     never, after_2, after_6 = FailingSink(10**6), FailingSink(2), FailingSink(6)
-    logger = actlog.ActivationLogger(x[:2], sinks=[never, after_2, after_6])
+    logger = actlog.ActivationLogger(x[:2], sinks=[never, after_2, after_6], timeline=False)
     with pytest.warns(RuntimeWarning) as caught:
         fit(model, x, y, [logger], epochs=4)
     # 2 layers x 5 events = 10 image writes each; the n-th sink of a shared name is "name#n".
@@ -269,7 +270,8 @@ def test_writing_happens_off_the_training_thread_and_a_full_queue_waits(tmp_path
     model = models.sequential()
     x, y = models.digit_data(16)
     slow = BlockedSink()
-    logger = actlog.ActivationLogger(x[:2], layers="conv_a", sinks=[slow], max_pending=1)
+    logger = actlog.ActivationLogger(x[:2], layers="conv_a", sinks=[slow], max_pending=1,
+                                     timeline=False)  # one image per event: its grid
     slow.logger = logger
     fit(model, x, y, [logger], epochs=6)
     assert slow.threads == {"actlog-writer"}

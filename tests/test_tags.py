@@ -169,13 +169,19 @@ def test_out_of_order_names_get_one_key_per_layer_in_every_tag(backwards_run):
     assert sort_tags(["activations/b_conv", "activations/a_conv"])[0] == "activations/a_conv"
     # every per-layer tag of every kind carries the same key for the same layer
     kinds: dict[str, set[str]] = {}
+    run_wide = set()  # the tags of no single layer
     for plugin_tags in every_tag(backwards_run).values():
         for tag in plugin_tags:
             kind, key = tag.split("/", 1)
+            if kind == "convergence_settled":
+                run_wide.add(tag)
+                continue
             kinds.setdefault(kind, set()).add(key)
     assert set(kinds) == {"activations", "weights", "overlays", "on_rate", "mean_activation",
                           "dormant_filters", "activation_hist", "dead_filters",
-                          "dead_filter_list"}  # fmt: skip
+                          "dead_filter_list", "convergence", "convergence_to_first",
+                          "filter_health"}  # fmt: skip
+    assert run_wide == {"convergence_settled/all"}
     assert all(keys == {"1 b_conv", "2 a_conv"} for keys in kinds.values()), kinds
 
 
@@ -230,6 +236,7 @@ def test_ordered_names_keep_plain_tags(tmp_path):
     logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, weights=True, verbose=0)
     model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[logger])
     assert image_tags(tmp_path) == ["activations/conv_a", "activations/conv_b",
+                                    "filter_health/conv_a", "filter_health/conv_b",
                                     "weights/conv_a", "weights/conv_b"]  # fmt: skip
     assert {"dead_filters/conv_a", "on_rate/conv_b"} <= set(read_scalars(tmp_path))
 

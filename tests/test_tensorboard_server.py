@@ -25,7 +25,9 @@ def test_tensorboard_serves_the_activation_grids(tmp_path):
 
     with tensorboard_server(tmp_path, expect_runs=["actlog"]) as server:
         tags = server.tags()
-        assert set(tags["actlog"]) == {"activations/conv_a", "activations/conv_b"}
+        assert set(tags["actlog"]) == {"activations/conv_a", "activations/conv_b",
+                                       "filter_health/conv_a", "filter_health/conv_b"}
+        assert "one row per filter" in tags["actlog"]["filter_health/conv_b"]["description"]
         assert tags["actlog"]["activations/conv_a"]["samples"] == 3
         assert "probe 2: label" in tags["actlog"]["activations/conv_a"]["description"]
         for sample in range(3):

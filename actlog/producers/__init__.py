@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from actlog.producers.animation import AnimationProducer
 from actlog.producers.base import Event, Needs, Producer, Setup
+from actlog.producers.convergence import ConvergenceProducer
 from actlog.producers.grids import GridsProducer
 from actlog.producers.maximized import MaximizedProducer
 from actlog.producers.overlays import OverlaysProducer
 from actlog.producers.stats import StatsProducer
+from actlog.producers.timeline import TimelineProducer
 from actlog.producers.weights import WeightsProducer
 
 PRODUCERS: tuple[type[Producer], ...] = (
     StatsProducer,
+    TimelineProducer,
     GridsProducer,
     WeightsProducer,
     OverlaysProducer,
     MaximizedProducer,
+    ConvergenceProducer,
     AnimationProducer,
 )
 
@@ -31,14 +35,15 @@ IMAGE_SHARE = 0.9
 
 def create_producers(setup: Setup) -> list[Producer]:
     """The producers the options turn on, in :data:`PRODUCERS` order, each given the run's layer
-    keys (:attr:`Setup.keys`: every kind tags a layer alike) and each image an equal share of
-    the event's size budget (``max_event_mb``)."""
+    keys (:attr:`Setup.keys`: every kind tags a layer alike) and each image its share of the
+    event's size budget (``max_event_mb``): equal shares, times :attr:`Producer.image_weight`."""
     made = (kind.create(setup) for kind in PRODUCERS)
     producers = [producer for producer in made if producer is not None]
-    images = sum(producer.image_count() for producer in producers)
+    shares = sum(producer.image_count() * producer.image_weight for producer in producers)
+    share = IMAGE_SHARE * setup.options.max_event_mb * 1e6 / (shares or 1.0)
     for producer in producers:
         producer.keys = setup.keys
-        producer.set_image_budget(IMAGE_SHARE * setup.options.max_event_mb * 1e6 / max(images, 1))
+        producer.set_image_budget(share * producer.image_weight)
     return producers
 
 

@@ -66,6 +66,9 @@ class Needs:
         sums: layers whose per-filter sums (:func:`actlog.stats.filter_sums`) it reads,
             reduced inside the compiled capture.
         kernels: layers whose kernels it reads.
+        features: layers whose :func:`actlog.cka.conv_features` it reads: a fixed sample of
+            rows (probe sample x position) and the first channels of the output, float32,
+            taken inside the compiled capture.
         channels_first: layers among ``maps`` and ``sums`` whose outputs have the channels on
             axis 1 although the layer does not say so (see
             :attr:`actlog.measure.MeasurePoint.channels_first`).
@@ -77,6 +80,7 @@ class Needs:
     sums: tuple[LayerRef, ...] = ()
     kernels: tuple[LayerRef, ...] = ()
     channels_first: tuple[LayerRef, ...] = ()
+    features: tuple[LayerRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class Event:
         records: the records the producers before this one made for this event.
         facts: what producers before this one found, for those after (the statistics leave
             each layer's dead filters under ``"dead"``).
+        features: layer path -> its ``(rows, channels)`` features (see :attr:`Needs.features`).
     """
 
     step: int
@@ -101,6 +106,7 @@ class Event:
     collected: Mapping[str, Any] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    features: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 class Producer:
@@ -113,6 +119,10 @@ class Producer:
     #: Layer path -> its key in tags: the run's :attr:`Setup.keys`, set on every producer by
     #: :func:`actlog.producers.create_producers`.
     keys: Mapping[str, str] = MappingProxyType({})
+    #: How many shares of the event's image budget each of its images gets, where a share is
+    #: what an image of weight 1 (a grid) gets: less for images that need less (the
+    #: filter-health timelines), so they do not shrink the others for bytes they never use.
+    image_weight: float = 1.0
 
     @classmethod
     def create(cls, setup: Setup) -> Producer | None:
