@@ -157,7 +157,7 @@ def test_settled_since_is_the_first_step_of_the_current_streak():
     assert seen == [None, None, 1, 1, None, 4, 4]
     table = by_tag[SETTLED_TAG]
     assert list(table.columns) == ["layer", "settled since step", "last CKA"]
-    assert table.rows == [["tiny", 4, "1.0000"]]
+    assert table.rows == [["tiny", "4", "1.0000"]]
     assert "1 of 1 layers settled" in producer.summary() and "tiny (since step 4)" in (
         producer.summary())
 

@@ -93,7 +93,10 @@ def open_files() -> set[str]:
 def test_a_300_event_run_keeps_one_trace_flat_memory_and_no_thread_or_file(tmp_path, traced):
     model = models.sequential()
     x, y = models.digit_data(8)
-    logger = actlog.ActivationLogger(x[:4], log_dir=tmp_path, weights=True, verbose=0)
+    # The filter-health timeline keeps a step per pixel column it can show: with images of at
+    # most 64 pixels it stops growing after 64 events, so from event 100 on nothing may grow.
+    logger = actlog.ActivationLogger(x[:4], log_dir=tmp_path, weights=True, max_image_size=64,
+                                     verbose=0)
     memory = {}
 
     class Measure(keras.callbacks.Callback):

@@ -120,7 +120,8 @@ class ConvergenceProducer(Producer):
         rows = []
         for ref in self.layers:
             state = self.state.get(ref.path, LayerConvergence())
-            since = "-" if state.settled_since is None else state.settled_since
+            # text in every row: W&B tables reject a column of numbers and "-" mixed
+            since = "-" if state.settled_since is None else str(state.settled_since)
             last = _cka(state.last)
             rows.append([ref.path, since, last])
         return Table(SETTLED_TAG, list(SETTLED_COLUMNS), rows)
