@@ -5,6 +5,8 @@ import io
 import logging
 import re
 import shutil
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -129,3 +131,25 @@ def test_failure_keys_tell_sinks_of_one_name_apart():
     assert [policy.label(s) for s in (alone, b, a_again)] == [
         "tensorboard#1", "tensorboard:logs/b", "tensorboard#3"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("extra, sink", [("wandb", "WandbSink"), ("mlflow", "MlflowSink")])
+def test_a_missing_extra_is_an_import_error_naming_it(extra, sink):
+    """Without the package (hidden from a fresh interpreter), the sink object and the sink
+    name each raise an ImportError that says which extra to install."""
+    code = (
+        f"import sys; sys.modules[{extra!r}] = None\n"
+        "import actlog, numpy as np\n"
+        f"for make in (lambda: actlog.{sink}(),\n"
+        f"             lambda: actlog.ActivationLogger(np.zeros((1, 4, 4, 1)), sinks={extra!r})):\n"
+        "    try:\n"
+        "        make()\n"
+        "    except ImportError as error:\n"
+        "        print('ImportError:', error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("ImportError")]
+    assert len(lines) == 2
+    assert all(f'pip install "actlog[{extra}]"' in line for line in lines)
