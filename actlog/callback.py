@@ -284,7 +284,7 @@ class ActivationLogger(keras.callbacks.Callback):
             last = self._last_step
             self._step_offset = 0 if last is None or epoch > last else last + 1 - epoch
         self._last_step = step = epoch + self._step_offset
-        self._run.log(step)
+        self._run.log(step, logs=logs)
         self.failures.raise_pending()
 
     def on_train_end(self, logs: dict | None = None) -> None:

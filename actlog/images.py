@@ -45,6 +45,50 @@ Scale = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
+class TileLayout:
+    """Where the tiles of a grid sit: ``count`` tiles of ``height`` x ``width`` pixels,
+    row-major in ``cols`` columns, 1-pixel separators between them (what :func:`tile` makes).
+
+    Example:
+        ```python
+        top, left, h, w = grids.layout.box(5)  # filter 5's tile in each probe sample's grid
+        grids.images[0, top : top + h, left : left + w]
+        ```
+    """
+
+    count: int
+    cols: int
+    height: int
+    width: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The grid's ``(height, width)`` in pixels."""
+        rows = math.ceil(self.count / self.cols) if self.count else 0
+        return max(0, rows * (self.height + 1) - 1), max(0, self.cols * (self.width + 1) - 1)
+
+    @classmethod
+    def of_grid(cls, count: int, height: int, width: int) -> TileLayout:
+        """The layout of a grid of ``count`` tiles in a near-square arrangement
+        (:func:`grid_shape`, as :func:`image_grid` makes) that is ``height`` x ``width``
+        pixels."""
+        rows, cols = grid_shape(count)
+        return cls(count, cols, (height + 1) // rows - 1, (width + 1) // cols - 1)
+
+    def box(self, index: int) -> tuple[int, int, int, int]:
+        """``(top, left, height, width)`` of tile ``index`` in the grid."""
+        if not 0 <= index < self.count:
+            raise IndexError(f"tile {index} of a grid of {self.count}")
+        row, col = divmod(index, self.cols)
+        return row * (self.height + 1), col * (self.width + 1), self.height, self.width
+
+    def as_dict(self) -> dict[str, int]:
+        """The layout as plain values (the view's data, :mod:`actlog.view.metadata`)."""
+        return {"count": self.count, "cols": self.cols, "height": self.height,
+                "width": self.width}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Grids:
     """The images of one layer for one logging event.
 
@@ -53,12 +97,14 @@ class Grids:
         filters_shown: how many filters are tiled (the first ones, by index).
         filters_total: how many filters the layer has.
         nonfinite: how many NaN or infinite values the shown maps held.
+        layout: where each filter's tile sits in every sample's grid.
     """
 
     images: np.ndarray
     filters_shown: int
     filters_total: int
     nonfinite: int
+    layout: TileLayout | None = None
 
 
 def check_normalize(mode: str) -> None:
@@ -218,6 +264,15 @@ def tile_size(count: int, h: int, w: int, strips: bool, min_tile: int, max_size:
     return cols, th, tw
 
 
+def grid_layout(
+    count: int, h: int, w: int, strips: bool = False, min_tile: int = 16, max_size: int = 1024
+) -> TileLayout:
+    """The :class:`TileLayout` of ``count`` maps of ``h`` x ``w`` pixels (see
+    :func:`tile_size`)."""
+    cols, th, tw = tile_size(count, h, w, strips, min_tile, max_size)
+    return TileLayout(count, cols, th, tw)
+
+
 def display_image(image: np.ndarray, rgb: bool = False) -> np.ndarray:
     """An input image ``(H, W, C)`` or ``(H, W)`` scaled to [0, 1] by its own min..max (NaN is 0;
     a constant image is all 0): 3 channels as RGB ``(H, W, 3)``, others the first channel as
@@ -273,11 +328,11 @@ def image_grid(
     """Tiles uint8 images ``(n, h, w, c)`` (c 1 or 3) into one grid ``(1, H, W, c or 3)``,
     upscaled and capped like the activation grids, ``marked`` ones framed."""
     count, h, w = images.shape[:3]
-    cols, th, tw = tile_size(count, h, w, False, min_tile_size, max_image_size)
-    tiles = resize_nearest(images[None], th, tw)
+    layout = grid_layout(count, h, w, False, min_tile_size, max_image_size)
+    tiles = resize_nearest(images[None], layout.height, layout.width)
     if len(marked):
         tiles = mark_tiles(tiles, marked)
-    return tile(tiles, cols)
+    return tile(tiles, layout.cols)
 
 
 def render_grids(
@@ -321,14 +376,14 @@ def render_grids(
     values, mask = normalize_maps(maps, used, all_finite)
     images = colorize(values, cmap, mask)
     count, h, w = maps.shape[1:]
-    cols, th, tw = tile_size(count, h, w, np.ndim(activation) == 3, min_tile_size, max_image_size)
-    tiles = resize_nearest(images, th, tw)
+    layout = grid_layout(count, h, w, np.ndim(activation) == 3, min_tile_size, max_image_size)
+    tiles = resize_nearest(images, layout.height, layout.width)
     marked = [i for i in (marked or ()) if i < count]
     if marked:
         tiles = mark_tiles(tiles, marked)
-    grids = tile(tiles, cols)
+    grids = tile(tiles, layout.cols)
     nonfinite = 0 if mask is None else int(np.count_nonzero(mask))
-    return Grids(grids, count, total, nonfinite), used
+    return Grids(grids, count, total, nonfinite, layout), used
 
 
 class GridRenderer:

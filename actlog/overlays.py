@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actlog.images import colormap_lut, display_image, resize_nearest, tile, tile_size
+from actlog.images import (
+    TileLayout,
+    colormap_lut,
+    display_image,
+    grid_layout,
+    resize_nearest,
+    tile,
+)
 
 
 @dataclass(frozen=True)
@@ -92,10 +99,20 @@ def overlay_images(
             alpha = (strength * heat)[..., None]
             colour = lut[(heat * 255 + 0.5).astype(np.uint8)]
             tiles[b, slot] = (base * (1 - alpha) + colour * alpha + 0.5).astype(np.uint8)
+    layout = overlay_layout(k, height, width, min_tile_size, max_image_size)
+    return tile(resize_nearest(tiles, layout.height, layout.width), layout.cols), chosen
+
+
+def overlay_layout(
+    k: int, height: int, width: int, min_tile_size: int = 16, max_image_size: int = 1024
+) -> TileLayout:
+    """Where :func:`overlay_images` puts each of a sample's ``k`` heatmaps over an input of
+    ``height`` x ``width`` pixels: in one row where it fits."""
     # Inputs are often small (28x28): overlays are drawn at least 96 pixels high.
-    cols, th, tw = tile_size(k, height, width, False, max(min_tile_size, 96), max_image_size)
-    cols = k if k * (tw + 1) - 1 <= max_image_size else cols
-    return tile(resize_nearest(tiles, th, tw), cols), chosen
+    layout = grid_layout(k, height, width, False, max(min_tile_size, 96), max_image_size)
+    if k * (layout.width + 1) - 1 <= max_image_size:
+        return TileLayout(k, k, layout.height, layout.width)
+    return layout
 
 
 def top_filters(maps: np.ndarray, k: int) -> np.ndarray:

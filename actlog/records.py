@@ -7,9 +7,10 @@ writes each kind its own way; see :meth:`actlog.sinks.Sink.write`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,4 +67,14 @@ class Animation:
     path: Path
 
 
-Record = ImageSet | Scalar | Histogram | Table | Animation
+@dataclass(frozen=True)
+class Document:
+    """A JSON-able mapping under a tag: the data actlog's view reads (one per event; the
+    contract is :mod:`actlog.view.metadata`). TensorBoard keeps it as a summary of actlog's
+    own plugin; W&B and MLflow as JSON."""
+
+    tag: str
+    content: Mapping[str, Any] = field(repr=False)
+
+
+Record = ImageSet | Scalar | Histogram | Table | Animation | Document

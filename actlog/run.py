@@ -17,7 +17,7 @@ import functools
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import keras
@@ -115,9 +115,11 @@ class LoggingRun:
         self._worker = BackgroundWorker(self.max_pending, on_error=self._job_failed)
         atexit.register(self.close)
 
-    def log(self, step: int, captured: Captured | None = None) -> None:
+    def log(self, step: int, captured: Captured | None = None,
+            logs: Mapping[str, Any] | None = None) -> None:  # fmt: skip
         """On the training thread: captures the event at ``step`` for the producers due then
-        (``captured``: an existing capture of the probe to reuse) and hands it to the writer."""
+        (``captured``: an existing capture of the probe to reuse; ``logs``: Keras's logs of the
+        epoch) and hands it to the writer."""
         due = [producer for producer in self.producers if producer.due(step)]
         writing = any(sink.enabled for sink in self.sinks)
         # Under a collective forward pass every process captures, writing or not.
@@ -132,7 +134,7 @@ class LoggingRun:
         if not writing:
             return
         event = Event(step, captured.maps, captured.sums, captured.kernels, collected,
-                      features=captured.features)
+                      features=captured.features, logs=dict(logs or {}))
         self.last_step = step
         assert self._worker is not None
         self._worker.submit(functools.partial(self._write_event, due, event),

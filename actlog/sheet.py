@@ -61,9 +61,19 @@ def caption_strip(text: str, width: int) -> np.ndarray:
     return pixels
 
 
+def sheet_origins(k: int, h: int, w: int) -> list[tuple[int, int]]:
+    """Where :func:`contact_sheet` puts each of ``k`` images of ``h`` x ``w`` pixels: the
+    ``(top, left)`` of each image (below its caption) in the sheet."""
+    _, cols = grid_shape(k)
+    cell_h = label_strip_height() + h
+    return [((index // cols) * (cell_h + SHEET_GAP) + label_strip_height(),
+             (index % cols) * (w + SHEET_GAP)) for index in range(k)]  # fmt: skip
+
+
 def contact_sheet(images: np.ndarray, captions: Sequence[str]) -> np.ndarray:
     """Images ``(k, h, w, c)`` in one image ``(1, H, W, c)``: a near-square arrangement, row
-    by row, each image under its caption, :data:`SHEET_GAP` black pixels between them.
+    by row, each image under its caption, :data:`SHEET_GAP` black pixels between them (each
+    image's place: :func:`sheet_origins`).
 
     Example:
         ```python
@@ -75,14 +85,12 @@ def contact_sheet(images: np.ndarray, captions: Sequence[str]) -> np.ndarray:
         raise ValueError(f"contact_sheet needs one caption per image; got {len(captions)}/{k}.")
     rows, cols = grid_shape(k)
     strip = label_strip_height()
-    cell_h = strip + h
-    sheet = np.full((rows * cell_h + (rows - 1) * SHEET_GAP, cols * w + (cols - 1) * SHEET_GAP,
-                     c), STRIP_BACKGROUND, np.uint8)  # fmt: skip
-    for index, (image, caption) in enumerate(zip(images, captions, strict=True)):
-        top = (index // cols) * (cell_h + SHEET_GAP)
-        left = (index % cols) * (w + SHEET_GAP)
-        sheet[top : top + strip, left : left + w] = caption_strip(caption, w)[..., None]
-        sheet[top + strip : top + cell_h, left : left + w] = image
+    sheet = np.full((rows * (strip + h) + (rows - 1) * SHEET_GAP,
+                     cols * w + (cols - 1) * SHEET_GAP, c), STRIP_BACKGROUND, np.uint8)  # fmt: skip
+    origins = sheet_origins(k, h, w)
+    for (top, left), image, caption in zip(origins, images, captions, strict=True):
+        sheet[top - strip : top, left : left + w] = caption_strip(caption, w)[..., None]
+        sheet[top : top + h, left : left + w] = image
     return sheet[None]
 
 

@@ -250,6 +250,19 @@ def layer_tag(kind: str, key: str) -> str:
     return f"{kind}/{key}"
 
 
+def split_tag(tag: str) -> tuple[str, str]:
+    """A tag's kind and layer key: the inverse of :func:`layer_tag` (a layer key may hold
+    ``/``, the kind does not).
+
+    Example:
+        ```python
+        split_tag("activations/backbone/conv1")  # ("activations", "backbone/conv1")
+        ```
+    """
+    kind, _, key = tag.partition("/")
+    return kind, key
+
+
 def layer_keys(model: keras.Model, refs: Sequence[LayerRef]) -> dict[str, str]:
     """The key of each logged layer in its tags, so that TensorBoard shows them in model order.
 

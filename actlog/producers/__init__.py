@@ -1,7 +1,8 @@
 """The kinds of output of a logging run, one module each (see :mod:`actlog.producers.base`).
 
 :data:`PRODUCERS` lists them in the order they run within an event: the statistics first (the
-grids frame the dead filters they find), the animation last (it keeps the grids' frames).
+grids frame the dead filters they find), the view's document after every producer whose facts it
+gathers, the animation last (it keeps the grids' frames).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from actlog.producers.maximized import MaximizedProducer
 from actlog.producers.overlays import OverlaysProducer
 from actlog.producers.stats import StatsProducer
 from actlog.producers.timeline import TimelineProducer
+from actlog.producers.view import ViewProducer
 from actlog.producers.weights import WeightsProducer
 
 PRODUCERS: tuple[type[Producer], ...] = (
@@ -24,6 +26,7 @@ PRODUCERS: tuple[type[Producer], ...] = (
     OverlaysProducer,
     MaximizedProducer,
     ConvergenceProducer,
+    ViewProducer,
     AnimationProducer,
 )
 

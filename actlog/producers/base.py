@@ -97,6 +97,7 @@ class Event:
         facts: what producers before this one found, for those after (the statistics leave
             each layer's dead filters under ``"dead"``).
         features: layer path -> its ``(rows, channels)`` features (see :attr:`Needs.features`).
+        logs: Keras's logs of the epoch (loss and metrics); empty at step -1.
     """
 
     step: int
@@ -107,6 +108,7 @@ class Event:
     records: list[Record] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     features: Mapping[str, np.ndarray] = field(default_factory=dict)
+    logs: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Producer:

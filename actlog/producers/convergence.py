@@ -52,7 +52,8 @@ class ConvergenceProducer(Producer):
     :func:`actlog.cka.conv_features` rows and channels taken inside the compiled capture.
     A layer that did not change reads exactly 1 (a frozen layer whose inputs are frozen too).
     The table is written at every event from the second on; its last one is the final state
-    (:attr:`settled`, and :meth:`summary` at train end).
+    (:attr:`settled`, and :meth:`summary` at train end). Each layer's state after the event is
+    left in ``event.facts["convergence"]`` (for the view's document).
 
     Args:
         layers: the logged layers, in model order.
@@ -88,6 +89,7 @@ class ConvergenceProducer(Producer):
     def produce(self, event: Event) -> list[Record]:
         records: list[Record] = []
         compared = False
+        facts = event.facts.setdefault("convergence", {})
         for ref in self.layers:
             features = event.features[ref.path]
             state = self.state.setdefault(ref.path, LayerConvergence())
@@ -96,6 +98,7 @@ class ConvergenceProducer(Producer):
             self._previous[ref.path] = features
             state.to_first = linear_cka(first, features)
             records.append(Scalar(self.tag("convergence_to_first", ref.path), state.to_first))
+            facts[ref.path] = state
             if previous is None:
                 continue
             compared = True

@@ -10,7 +10,7 @@ from actlog.layers import LayerRef
 from actlog.options import LoggerOptions
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.records import ImageSet, Record, Scalar
-from actlog.sheet import contact_sheet, image_side
+from actlog.sheet import contact_sheet, image_side, sheet_origins
 
 #: PNG bytes per pixel assumed when sizing images to the budget: actlog's encoder (zlib level
 #: 1, no row filter) on feature maps, measured on keras.applications backbones (bench/).
@@ -26,7 +26,8 @@ class GridsProducer(Producer):
     sample instead. Filters the statistics found dead in the same event (``event.facts["dead"]``,
     measured at ``event.facts["measured_at"]``) are framed in red; NaN and infinite values are
     drawn magenta, counted under ``nonfinite/<layer path>`` and warned about once per layer.
-    Images are sized to their share of ``max_event_mb``."""
+    Images are sized to their share of ``max_event_mb``. Each layer's tile layout goes to
+    ``event.facts["grids"]`` (for the view's document)."""
 
     name = "grids"
 
@@ -80,6 +81,7 @@ class GridsProducer(Producer):
     def produce(self, event: Event) -> list[Record]:
         records: list[Record] = []
         dead, measured = event.facts.get("dead", {}), event.facts.get("measured_at", {})
+        layouts = event.facts.setdefault("grids", {})
         for ref in self.layers:
             maps = event.maps[ref.path][:MAX_SHOWN_SAMPLES]
             colour = self.options.cmap is not None or bool(dead.get(ref.path))
@@ -100,6 +102,12 @@ class GridsProducer(Producer):
                     f" Dead filters (measured at `{measured[ref.path]}`) are framed in red."
                 )
             tag = self.tag("activations", ref.path)
+            height, width = grids.images.shape[1:3]
+            origins = ([(0, 0)] * len(maps) if self.options.sample_images
+                       else sheet_origins(len(maps), height, width))  # fmt: skip
+            assert grids.layout is not None
+            layouts[ref.path] = {**grids.layout.as_dict(), "total": grids.filters_total,
+                                 "origins": origins, "per_sample": self.options.sample_images}
             if self.options.sample_images:
                 records.append(ImageSet(tag, grids.images, self.captions, description))
             else:

@@ -1,5 +1,6 @@
 """Maximized inputs: ``maximized/<layer path>``, what each shown filter looks for
-(:mod:`actlog.maximize`), every ``maximize_every_n_epochs`` epochs."""
+(:mod:`actlog.maximize`), every ``maximize_every_n_epochs`` epochs; the tile layout goes to
+``event.facts["layouts"]["maximized"]``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
-from actlog.images import image_grid
+from actlog.images import TileLayout, image_grid
 from actlog.layers import LayerRef
 from actlog.maximize import FilterMaximizer, Maximized
 from actlog.options import LoggerOptions
@@ -63,12 +64,16 @@ class MaximizedProducer(Producer):
     def produce(self, event: Event) -> list[Record]:
         o = self.options
         records: list[Record] = []
+        layouts = event.facts.setdefault("layouts", {}).setdefault("maximized", {})
         for path, result in event.collected[self.name].items():
             images = (np.clip(result.images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
             if images.shape[-1] not in (1, 3):
                 images = images[..., :1]
             marked = [result.filters.index(f) for f in result.inactive]
             grid = image_grid(images, marked, o.min_tile_size, self.side)
+            layout = TileLayout.of_grid(len(images), *grid.shape[1:3])
+            layouts[path] = {**layout.as_dict(), "filters": list(result.filters),
+                             "inactive": list(result.inactive)}  # fmt: skip
             description = (
                 f"What filters {result.filters[0]}-{result.filters[-1]} of `{path}` look for: "
                 "for each, the input that maximizes its mean activation (gradient ascent from "

@@ -1,5 +1,6 @@
 """Overlays: each probe sample's most active filters of each layer as heatmaps over the input,
-aligned by receptive field (:mod:`actlog.geometry`, :mod:`actlog.overlays`)."""
+aligned by receptive field (:mod:`actlog.geometry`, :mod:`actlog.overlays`); the tile layout and
+the filters shown go to ``event.facts["layouts"]["overlays"]``."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import numpy as np
 from actlog.geometry import layer_geometry
 from actlog.layers import LayerRef
 from actlog.options import LoggerOptions
-from actlog.overlays import Geometry, overlay_images, stretch_geometry
+from actlog.overlays import Geometry, overlay_images, overlay_layout, stretch_geometry
 from actlog.probe import first_input
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.producers.grids import BYTES_PER_PIXEL, MAX_SHOWN_SAMPLES
 from actlog.records import ImageSet, Record
-from actlog.sheet import contact_sheet, image_side
+from actlog.sheet import contact_sheet, image_side, sheet_origins
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +75,18 @@ class OverlaysProducer(Producer):
         samples = len(self.images)
         pixels = self.image_bytes / BYTES_PER_PIXEL[3]
         side = image_side(samples, o.max_image_size, pixels, not o.sample_images)
+        layouts = event.facts.setdefault("layouts", {}).setdefault("overlays", {})
         for path, geometry in self.geometry.items():
             maps = event.maps[path][:samples]
+            size = min(side, o.max_image_size)
             images, chosen = overlay_images(self.images, maps, o.overlays, geometry,
-                                            min_tile_size=o.min_tile_size,
-                                            max_image_size=min(side, o.max_image_size))
+                                            min_tile_size=o.min_tile_size, max_image_size=size)
+            layout = overlay_layout(chosen.shape[1], *self.images.shape[1:3], o.min_tile_size,
+                                    size)  # fmt: skip
+            origins = ([(0, 0)] * samples if o.sample_images
+                       else sheet_origins(samples, *images.shape[1:3]))  # fmt: skip
+            layouts[path] = {**layout.as_dict(), "filters": chosen.tolist(), "origins": origins,
+                             "per_sample": o.sample_images}  # fmt: skip
             captions = [
                 f"{caption}: filters {', '.join(map(str, row))}"
                 for caption, row in zip(self.captions, chosen.tolist(), strict=True)

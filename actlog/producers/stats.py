@@ -7,7 +7,7 @@ from actlog.layers import LayerRef
 from actlog.measure import MeasurePoint, measure_points
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.records import Histogram, Record, Scalar, Table
-from actlog.stats import LayerStats, histogram_values, stats_from_sums
+from actlog.stats import LayerStats, filter_on_rates, histogram_values, stats_from_sums
 
 
 class StatsProducer(Producer):
@@ -15,7 +15,8 @@ class StatsProducer(Producer):
     ``activation_hist/`` of each chosen layer, measured where its filters can die; where they
     can (behind a rectifier), also ``dead_filters/`` and the table ``dead_filter_list/``, and
     each layer's dead filters in ``event.facts["dead"]`` and where they were measured in
-    ``event.facts["measured_at"]``, for the grids' red frames."""
+    ``event.facts["measured_at"]``, for the grids' red frames. Every layer's per-filter numbers
+    go to ``event.facts["filters"]`` (for the view's document)."""
 
     name = "stats"
 
@@ -45,10 +46,15 @@ class StatsProducer(Producer):
         records: list[Record] = []
         dead_by_layer = event.facts.setdefault("dead", {})
         measured_at = event.facts.setdefault("measured_at", {})
+        per_filter = event.facts.setdefault("filters", {})
         for ref, point in zip(self.layers, self.measured, strict=True):
             sums = event.sums[point.at.path]
             stats = stats_from_sums(sums, self.dormant_threshold, point.floor)
             self.latest[ref.path] = stats
+            per_filter[ref.path] = {"on_rate": filter_on_rates(sums, point.floor)[0],
+                                    "max": sums["max"], "dead": stats.dead,
+                                    "dormant": stats.dormant, "measured_at": point.at.path,
+                                    "floor": point.floor}  # fmt: skip
             records += [
                 Scalar(self.tag("on_rate", ref.path), stats.on_rate),
                 Scalar(self.tag("mean_activation", ref.path), stats.mean),

@@ -1,7 +1,9 @@
-"""Filter weights: ``weights/<layer path>``, one tile per filter (see :mod:`actlog.kernels`)."""
+"""Filter weights: ``weights/<layer path>``, one tile per filter (see :mod:`actlog.kernels`); the
+tile layout goes to ``event.facts["layouts"]["weights"]``."""
 
 from __future__ import annotations
 
+from actlog.images import TileLayout
 from actlog.kernels import kernel_images, kernel_variable
 from actlog.layers import LayerRef
 from actlog.options import LoggerOptions
@@ -41,13 +43,14 @@ class WeightsProducer(Producer):
 
     def produce(self, event: Event) -> list[Record]:
         o = self.options
-        return [
-            ImageSet(
-                self.tag("weights", ref.path),
-                kernel_images(event.kernels[ref.path], o.max_filters, o.weights_cmap,
-                              o.min_tile_size, self.side),
-                None,
-                _DESCRIPTION.format(path=ref.path),
-            )
-            for ref in self.layers
-        ]
+        records: list[Record] = []
+        layouts = event.facts.setdefault("layouts", {}).setdefault("weights", {})
+        for ref in self.layers:
+            kernel = event.kernels[ref.path]
+            image = kernel_images(kernel, o.max_filters, o.weights_cmap, o.min_tile_size,
+                                  self.side)  # fmt: skip
+            count = min(kernel.shape[-1], o.max_filters or kernel.shape[-1])
+            layouts[ref.path] = TileLayout.of_grid(count, *image.shape[1:3]).as_dict()
+            records.append(ImageSet(self.tag("weights", ref.path), image, None,
+                                    _DESCRIPTION.format(path=ref.path)))  # fmt: skip
+        return records

@@ -9,11 +9,12 @@ only :meth:`Sink.write_images`; :meth:`Sink.write` hands each record to the meth
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from actlog.records import Animation, Histogram, ImageSet, Record, Scalar, Table
+from actlog.records import Animation, Document, Histogram, ImageSet, Record, Scalar, Table
 
 
 class Sink(abc.ABC):
@@ -53,6 +54,8 @@ class Sink(abc.ABC):
             self.write_table(record.tag, record.columns, record.rows, step)
         elif isinstance(record, Animation):
             self.write_animation(record.tag, str(record.path), step)
+        elif isinstance(record, Document):
+            self.write_document(record.tag, record.content, step)
         else:
             raise TypeError(f"Not an actlog record: {record!r}")
 
@@ -91,6 +94,12 @@ class Sink(abc.ABC):
 
     def write_animation(self, tag: str, gif_path: str, step: int) -> None:  # noqa: B027
         """Logs an animated GIF file under ``tag`` (ignored unless implemented)."""
+
+    def write_document(  # noqa: B027
+        self, tag: str, content: Mapping[str, Any], step: int
+    ) -> None:
+        """Keeps a JSON-able document under ``tag`` at ``step``, the data of actlog's view
+        (:mod:`actlog.view.metadata`; ignored unless implemented)."""
 
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Makes everything written so far durable."""

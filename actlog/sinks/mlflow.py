@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from actlog.sinks.base import Sink
+from actlog.view import metadata as view_metadata
 
 _INSTALL_HINT = 'MlflowSink needs the mlflow package: pip install "actlog[mlflow]"'
 
@@ -89,6 +90,8 @@ class MlflowSink(Sink):
       ``{tag: {"edges": [...], "counts": [...], "nonfinite": n}}``, 30 bins over the finite
       values (MLflow has no histogram type).
     - animations: the GIF file under ``animations/``.
+    - the view's documents (:mod:`actlog.view.metadata`): one JSON artifact per logging event,
+      ``actlog/event/step_<step>.json``.
 
     Args:
         run_id: the id of the run to log to (left running).
@@ -141,6 +144,7 @@ class MlflowSink(Sink):
         self._metrics: list[Any] = []
         self._tables: dict[str, Any] = {}
         self._histograms: dict[str, Any] = {}
+        self._documents: dict[str, Any] = {}
         self._step: int | None = None  # the step of what is staged
         self._checked = False  # the server was checked for this logging event
         self._unreachable: str | None = None  # why this event is not sent
@@ -271,11 +275,16 @@ class MlflowSink(Sink):
         self._ready(step)
         self._call("log_artifact", str(gif_path), "animations")
 
+    def write_document(self, tag: str, content: Mapping[str, Any], step: int) -> None:
+        self._ready(step)
+        self._documents[tag] = content
+
     def flush(self) -> None:
         """Sends the staged metrics, tables and histograms of the event (dropped, not sent
         later, if its server was unreachable)."""
         metrics, tables, histograms, step = (self._metrics, self._tables, self._histograms,
                                              self._step)  # fmt: skip
+        documents = self._documents
         unreachable = self._unreachable
         self._reset()
         if unreachable is not None or self._run_id is None:
@@ -286,6 +295,9 @@ class MlflowSink(Sink):
             self._call("log_dict", tables, f"tables/step_{step}.json")
         if histograms:
             self._call("log_dict", histograms, f"histograms/step_{step}.json")
+        for tag, document in documents.items():
+            name = f"{mlflow_key(tag)}/step_{step}.json"  # actlog/event/step_3.json
+            self._call("log_text", view_metadata.encode(document).decode(), name)
 
     def close(self) -> None:
         """Flushes, and ends the run if the sink created it (not if its server is

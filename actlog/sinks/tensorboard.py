@@ -23,7 +23,7 @@ import socket
 import struct
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
 import google_crc32c
@@ -36,6 +36,7 @@ from tensorboard.plugins.text.summary_v2 import text_pb
 
 from actlog.sinks.base import Sink
 from actlog.sinks.png import encode_png
+from actlog.view import metadata as view_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,11 @@ class TensorBoardSink(Sink):
         lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
         lines += [" | ".join(str(cell) for cell in row) for row in rows] or ["(none)"]
         self._write_summary(text_pb(tag, "\n".join(lines)), step)
+
+    def write_document(self, tag: str, content: Mapping[str, Any], step: int) -> None:
+        """A summary of actlog's own plugin (:mod:`actlog.view.metadata`): what the actlog tab
+        reads; no stock dashboard shows it."""
+        self._write_summary(view_metadata.summary(tag, content), step)
 
     def flush(self) -> None:
         if self._writer is not None:

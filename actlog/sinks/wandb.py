@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from actlog.sinks.base import Sink
+from actlog.view import metadata as view_metadata
 
 #: The step metric of every key actlog logs to W&B: the epoch (-1 before training). Keys are
 #: bound to it with ``define_metric``, so actlog never clashes with ``WandbMetricsLogger``
@@ -59,6 +61,7 @@ class WandbSink(Sink):
         self._run: Any = None
         self._owns_run = False
         self._defined: set[str] = set()
+        self._documents: set[str] = set()  # the run's files written to
         self._pending: dict[str, Any] = {}
         self._pending_step: int | None = None
 
@@ -80,6 +83,7 @@ class WandbSink(Sink):
             run = self._wandb.init(**self._init_kwargs)
         self._run = run
         self._defined.clear()
+        self._documents.clear()
         if self.enabled:
             run.define_metric(STEP_METRIC)
 
@@ -128,6 +132,19 @@ class WandbSink(Sink):
     def write_animation(self, tag: str, gif_path: str, step: int) -> None:
         if self.enabled:
             self._stage(tag, self._wandb.Video(str(gif_path), format="gif"), step)
+
+    def write_document(self, tag: str, content: Mapping[str, Any], step: int) -> None:
+        """One JSON line per event in the run's file ``<tag>.jsonl`` (``actlog/event.jsonl``),
+        which W&B uploads with the run's files."""
+        if not self.enabled:
+            return
+        path = os.path.join(self._run.dir, f"{tag}.jsonl")
+        if path not in self._documents:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self._documents.add(path)
+            self._run.save(path, base_path=self._run.dir, policy="live")
+        with open(path, "ab") as handle:
+            handle.write(view_metadata.encode(content) + b"\n")
 
     def flush(self) -> None:
         if self._pending and self._run is not None:
