@@ -139,6 +139,27 @@ class TensorBoardClient:
                 )
             time.sleep(_POLL_S)
 
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET `path` (e.g. `/data/plugin/actlog/run`) and parse the JSON answer."""
+        return self._get_json(path, params)
+
+    def get_bytes(self, path: str, params: dict[str, Any] | None = None) -> bytes:
+        """GET `path` and return the body."""
+        return self._get(path, params)[0]
+
+    def wait_for_json(self, path: str, params: dict[str, Any] | None,
+                      done: Any, timeout: float = 30.0) -> Any:  # fmt: skip
+        """Polls `path` until `done(answer)` holds (the server reloads the log directory every
+        second); returns that answer, or raises TimeoutError with the last one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self._get_json(path, params)
+            if done(answer):
+                return answer
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{path} {params}: not done within {timeout} s: {answer!r}")
+            time.sleep(_POLL_S)
+
     def log_text(self) -> str:
         """The server's stdout and stderr so far."""
         return _read_tail(self.log_path, None)
@@ -198,10 +219,11 @@ def _is_ready(client: TensorBoardClient, expected: dict[str, set[str]], timeout:
 @contextlib.contextmanager
 def tensorboard_server(
     logdir: str | os.PathLike[str],
-    samples_images: int = 1000,
+    samples_images: int | None = 1000,
     timeout: float = 60.0,
     expect_runs: Iterable[str] | None = None,
     fast_start: bool = False,
+    load_fast: bool = False,
 ) -> Iterator[TensorBoardClient]:
     """Run TensorBoard on `logdir` at a free port of 127.0.0.1 and yield a client for it.
 
@@ -213,7 +235,8 @@ def tensorboard_server(
 
     The server is `sys.executable -m tensorboard.main`; `fast_start=True` runs the same
     `tensorboard.main.run_main` with TensorBoard's TensorFlow stub instead of TensorFlow, which
-    serves about 3 s sooner.
+    serves about 3 s sooner. `samples_images=None` passes no `--samples_per_plugin`;
+    `load_fast=True` reads through TensorBoard's Rust data server instead of the Python loader.
     """
     logdir = os.fspath(logdir)
     expected = _expected_image_tags(logdir, expect_runs)
@@ -224,8 +247,8 @@ def tensorboard_server(
         "--logdir", logdir,
         "--host", HOST,
         "--port", str(port),
-        "--samples_per_plugin", f"images={samples_images}",
-        "--load_fast=false",
+        *(["--samples_per_plugin", f"images={samples_images}"] if samples_images else []),
+        f"--load_fast={'true' if load_fast else 'false'}",
         "--reload_interval", "1",
     ]  # fmt: skip
     env = dict(os.environ)
