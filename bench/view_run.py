@@ -20,11 +20,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import actlog  # noqa: E402
-from actlog.datasets import load_digits  # noqa: E402
+import actlog
+from actlog.datasets import load_digits
 
 
 def resnet50(size: int) -> keras.Model:
@@ -68,7 +68,8 @@ def document_share(run_dir: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="the log directory to write (its run: resnet50)")
+    parser.add_argument("--out", required=True,
+                        help="the log directory to write (its run: resnet50)")  # fmt: skip
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--size", type=int, default=224)
     args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ from actlog.runs import event_run_dirs
 from tests import models
 from tests.mlflowserver import free_port, metric_steps, mlflow_server, read_json
 from tests.mlflowserver import read_images as read_mlflow_images
+from tests.viewrun import documents
 
 _names = itertools.count()
 
@@ -90,6 +91,13 @@ def test_same_grids_in_tensorboard_and_mlflow(tmp_path, server, client):
     counts = histogram["activation_hist/conv_a"]["counts"]
     assert len(histogram["activation_hist/conv_a"]["edges"]) == len(counts) + 1
     assert sum(counts) == 3 * 10 * 10 * 4  # every activation of the probe's 3 samples
+    # the view's documents, one JSON artifact per event, the same as in TensorBoard
+    listed = {item.path for item in client.list_artifacts(run_id, "actlog/event")}
+    assert listed == {f"actlog/event/step_{s}.json" for s in steps}
+    in_tensorboard = documents(tmp_path / "actlog")
+    for step in steps:
+        document = read_json(client, run_id, f"actlog/event/step_{step}.json", tmp_path / "d")
+        assert document == in_tensorboard[step]
 
 
 def test_sample_images_are_one_key_per_probe_sample(tmp_path, server, client):

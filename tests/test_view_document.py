@@ -19,7 +19,7 @@ from tests.viewrun import documents, layer_doc, logged_grid, logged_tile, rgb, t
 @pytest.fixture(scope="module", params=[False, True], ids=["sheet", "sample_images"])
 def run(request, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("doc") / "actlog"
-    model, logger, history, x, y = train(run_dir, epochs=3, weights=True, overlays=2,
+    model, logger, history, x, _ = train(run_dir, epochs=3, weights=True, overlays=2,
                                          maximize_every_n_epochs=2,
                                          sample_images=request.param)  # fmt: skip
     return run_dir, model, logger, history, x, request.param

@@ -1,5 +1,6 @@
 """WandbSink with real offline wandb runs, read back from the run file."""
 
+import json
 
 import keras
 import numpy as np
@@ -11,6 +12,7 @@ import actlog
 from actlog.reader import decode_png, read_images
 from actlog.runs import event_run_dirs
 from tests import models
+from tests.viewrun import documents
 from tests.wandbread import (
     find_run_dir,
     history_rows,
@@ -58,6 +60,10 @@ def test_same_grids_in_tensorboard_and_wandb(tmp_path, wandb_root):
                 assert np.ptp(pixels) > 0
     stats_row = next(row for row in all_rows if "dead_filters/conv_a" in row)
     assert 0.0 <= stats_row["dead_filters/conv_a"] <= 1.0
+    # the view's documents: one JSON line per event in the run's files, as in TensorBoard
+    lines = (run_dir / "files" / "actlog" / "event.jsonl").read_text().splitlines()
+    in_tensorboard = documents(tmp_path / "actlog")
+    assert [json.loads(line) for line in lines] == [in_tensorboard[s] for s in (-1, 0, 1)]
     assert stats_row["activation_hist/conv_a"]["_type"] == "histogram"
     assert stats_row["dead_filter_list/conv_a"]["_type"] == "table-file"
     bound = {m["name"]: m["step_metric"] for m in metric_definitions(run_file(run_dir))}
