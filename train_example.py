@@ -19,7 +19,7 @@ Run it, then open TensorBoard:
     python train_example.py --epochs 3 --dataset synthetic --log-dir /tmp/logs
     python train_example.py --wandb         # also to Weights & Biases (offline without a key)
     mlflow ui --backend-store-uri sqlite:///logs/mlflow.db   # the MLflow run, where installed
-    tensorboard --logdir logs --samples_per_plugin images=100
+    tensorboard --logdir logs                  # then http://localhost:6006/#actlog
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import sys
 import warnings
 from typing import Any
 
@@ -174,9 +175,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  mlflow ui --backend-store-uri {shlex.quote(mlflow_uri)}")
     animations = os.path.join(args.log_dir, "actlog", "animations")
     print(f"Evolution of each layer, epoch after epoch: {animations}/<layer>.gif")
-    print("View the logs with (every epoch kept, not TensorBoard's default 10 steps):")
-    print(f"  tensorboard --logdir {shlex.quote(args.log_dir)} --samples_per_plugin images=100")
+    print("Watch every layer on one step slider, and click a filter to follow it, in "
+          "TensorBoard's actlog tab:")
+    print(f"  {tensorboard_command(args.log_dir)}")
+    print("  then open http://localhost:6006/#actlog")
     return 0
+
+
+def tensorboard_command(log_dir: str) -> str:
+    """The command that starts TensorBoard on ``log_dir`` from this Python environment, so it
+    works as printed whether or not the environment is activated."""
+    script = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    if not os.path.exists(script):
+        return f"{shlex.quote(sys.executable)} -m tensorboard.main --logdir {shlex.quote(log_dir)}"
+    relative = os.path.relpath(script)
+    shown = relative if not relative.startswith("..") else script
+    return f"{shlex.quote(shown)} --logdir {shlex.quote(log_dir)}"
 
 
 def mlflow_store(args: argparse.Namespace) -> str | None:

@@ -139,7 +139,7 @@ class ActivationLogger(keras.callbacks.Callback):
             callbacks=[actlog.ActivationLogger(probe=(x_val[:8], y_val[:8]),
                                                log_dir="logs/actlog")],
         )
-        # then: tensorboard --logdir logs   (the Images tab)
+        # then: tensorboard --logdir logs   (the actlog tab)
         ```
     """
 

@@ -1,5 +1,14 @@
 """The demo script, run as a user would (shortened to one epoch)."""
 
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import time
+import urllib.request
+
 import mlflow
 import numpy as np
 
@@ -16,7 +25,7 @@ def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):
     assert status == 0
     out = capsys.readouterr().out
     assert "Dataset: synthetic" in out
-    assert f"tensorboard --logdir {tmp_path}" in out
+    assert f"tensorboard --logdir {tmp_path}" in out and "#actlog" in out
     assert sorted(event_run_dirs(tmp_path)) == ["actlog", "keras/train", "keras/validation"]
     images = read_images(tmp_path / "actlog")
     assert sorted(images) == [
@@ -39,3 +48,47 @@ def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):
     assert run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "on_rate/conv2d")] == [-1, 0]
     assert "convergence/conv2d" in run.data.metrics
+
+
+def test_the_printed_tensorboard_command_works_as_printed(tmp_path, monkeypatch, capsys):
+    """The command the demo prints starts TensorBoard, with the actlog tab on, from a shell
+    where no virtual environment is activated (only the port is added, to keep off 6006)."""
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    train_example.main(["--epochs", "1", "--dataset", "synthetic", "--log-dir", str(tmp_path),
+                        "--probe-size", "2", "--no-mlflow"])  # fmt: skip
+    out = capsys.readouterr().out
+    (command,) = re.findall(r"^  (\S*tensorboard\S* --logdir .*)$", out, re.M)
+    assert shlex.split(command)[-2:] == ["--logdir", str(tmp_path)]
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("VIRTUAL_ENV", "PYTHONPATH")}  # fmt: skip
+    env["PATH"] = "/usr/bin:/bin"  # no virtual environment on the PATH
+    port = free_port()
+    server = subprocess.Popen(f"{command} --host 127.0.0.1 --port {port}", shell=True, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        listing = wait_for_json(f"http://127.0.0.1:{port}/data/plugins_listing", server)
+        assert listing["actlog"]["enabled"] is True
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_json(url, process, timeout=90.0):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"the command exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            with opener.open(url, timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

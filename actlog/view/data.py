@@ -168,19 +168,14 @@ class RunIndex:
         Raises:
             KeyError: if no document holds the layer.
         """
-        rows = [(step, at) for step in self.steps
-                if (at := self._steps[step].layers.get(path)) is not None
-                and at.on_rate is not None]  # fmt: skip
-        if not rows and not any(path in event.layers for event in self._steps.values()):
-            raise KeyError(path)
+        rows = self._rows(path)
         return {
             "steps": [step for step, _ in rows],
-            "on_rate": [_plain(at.on_rate, 1000.0) for _, at in rows],
-            "max": [_plain(at.max) for _, at in rows],
+            "on_rate": [_thousandths(at.on_rate) for _, at in rows],
+            "max": [_significant(at.max) for _, at in rows],
             "dead": [at.dead for _, at in rows],
             "dormant": [at.dormant for _, at in rows],
         }
-
 
     def filter(self, path: str, index: int) -> dict[str, Any]:
         """Filter ``index`` of layer ``path`` over the steps: its on-rate (a share, null: none)
@@ -190,18 +185,32 @@ class RunIndex:
             KeyError: if no document holds the layer.
             IndexError: for a filter the layer does not have.
         """
-        rows = self.filters(path)
-        count = max((len(rates) for rates in rows["on_rate"]), default=0)
+        rows = self._rows(path)
+        count = max((len(at.on_rate) for _, at in rows if at.on_rate is not None), default=0)
         if not 0 <= index < count:
             raise IndexError(f"filter {index} of {count}")
+
+        def one(values: np.ndarray | None, scale: float = 1.0) -> float | None:
+            if values is None or len(values) <= index or np.isnan(values[index]):
+                return None
+            return float(values[index]) * scale
+
         return {
-            "steps": rows["steps"],
-            "on_rate": [None if len(r) <= index or r[index] is None else r[index] / 1000
-                        for r in rows["on_rate"]],
-            "max": [m[index] if len(m) > index else None for m in rows["max"]],
-            "dead": [index in dead for dead in rows["dead"]],
-            "dormant": [index in dormant for dormant in rows["dormant"]],
+            "steps": [step for step, _ in rows],
+            "on_rate": [_round(one(at.on_rate, 1000.0)) for _, at in rows],
+            "max": [None if (peak := one(at.max)) is None else rounded([peak])[0]
+                    for _, at in rows],
+            "dead": [index in at.dead for _, at in rows],
+            "dormant": [index in at.dormant for _, at in rows],
         }
+
+    def _rows(self, path: str) -> list[tuple[int, LayerAt]]:
+        rows = [(step, at) for step in self.steps
+                if (at := self._steps[step].layers.get(path)) is not None
+                and at.on_rate is not None]  # fmt: skip
+        if not rows and not any(path in event.layers for event in self._steps.values()):
+            raise KeyError(path)
+        return rows
 
 
 def _layer_order(events: list[StepAt]) -> list[str]:
@@ -231,16 +240,41 @@ def _numbers(at: LayerAt | None) -> dict[str, Any]:
 
 
 def _array(values: Any, scale: float = 1.0) -> np.ndarray:
-    array = np.array([np.nan if v is None else v for v in values or []], np.float32)
+    try:
+        array = np.array(values or [], np.float32)
+    except TypeError:  # a null (NaN) among them
+        array = np.array([np.nan if v is None else v for v in values], np.float32)
     return array / np.float32(scale) if scale != 1.0 else array
 
 
-def _plain(array: np.ndarray | None, scale: float = 1.0) -> list[Any]:
+def _round(value: float | None) -> float | None:
+    """An on-rate in thousandths back to a share (null stays null)."""
+    return None if value is None else round(value) / 1000
+
+
+def _thousandths(array: np.ndarray | None) -> list[int | None]:
+    """Shares as whole thousandths, NaN as None."""
     if array is None:
         return []
-    if scale != 1.0:
-        return [None if np.isnan(v) else round(float(v) * scale) for v in array]
-    return rounded(array)
+    whole = np.where(np.isnan(array), -1, np.round(array.astype(np.float64) * 1000))
+    return [None if v < 0 else v for v in whole.astype(np.int64).tolist()]
+
+
+def _significant(array: np.ndarray | None, digits: int = 4) -> list[float | None]:
+    """Numbers to ``digits`` significant digits (the documents' maxima, held as float32), NaN
+    and infinities as None; vectorized. A whole number over a power of ten is the double
+    nearest that decimal, so JSON writes it short."""
+    if array is None:
+        return []
+    values = array.astype(np.float64)
+    finite = np.isfinite(values)
+    magnitude = np.floor(np.log10(np.abs(np.where(finite & (values != 0), values, 1.0))))
+    shift = (digits - 1 - magnitude).astype(np.int64)
+    whole = np.round(values * np.power(10.0, np.clip(shift, 0, None))
+                     / np.power(10.0, np.clip(-shift, 0, None)))  # fmt: skip
+    out = np.where(shift >= 0, whole / np.power(10.0, np.clip(shift, 0, None)),
+                   whole * np.power(10.0, np.clip(-shift, 0, None)))  # fmt: skip
+    return [v if ok else None for v, ok in zip(out.tolist(), finite.tolist(), strict=True)]
 
 
 def _mean(array: np.ndarray) -> float | None:

@@ -59,14 +59,18 @@ export class FilterView {
       layer.filters ? ` of ${layer.filters}` : "");
     if (key !== this.key) {
       this.key = key;
+      this.strip = null;
+      this.series = undefined; // loading; null: none logged
       this.film.replaceChildren(el("span", { class: "dim" }, "loading…"));
-      const [strip, series] = await Promise.all([
-        app.source.filmstrip(app.run.run, layer.path, filter, sample),
-        app.source.filter(app.run.run, layer.path, filter).catch(() => null),
-      ]);
-      if (key !== this.key) return; // another filter was asked for meanwhile
+      app.source.filter(app.run.run, layer.path, filter).catch(() => null).then((series) => {
+        if (key !== this.key) return; // another filter was asked for meanwhile
+        this.series = series;
+        this.showFacts(app.store.get("step"));
+      });
+      const strip = await app.source.filmstrip(app.run.run, layer.path, filter, sample);
+      if (key !== this.key) return;
       this.strip = { ...strip, image: await loadImage(strip.png) };
-      this.series = series;
+      if (key !== this.key) return;
       this.buildFilm();
     }
     this.showStep();
@@ -109,6 +113,7 @@ export class FilterView {
 
   showFacts(step) {
     const series = this.series;
+    if (series === undefined) return; // on its way
     if (!series) {
       this.status.textContent = "No statistics were logged for this layer (stats=False).";
       this.charts.replaceChildren();

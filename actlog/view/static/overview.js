@@ -2,11 +2,12 @@
 // chosen probe sample) and its health: dead and dormant filters, on-rate and convergence over
 // all steps, and since when it has settled. One slider moves them all.
 
-import { drawGrid, fitScale, sampleBox } from "./draw.js";
+import { drawGrid, fitScale, loadImage, sampleBox } from "./draw.js";
 import { atStep, el, number, percent } from "./format.js";
 import { sparkline } from "./charts.js";
 
 const THUMB_WIDTH = 520; // the most room of a grid in a card, in CSS pixels
+const AHEAD = [1, 2, -1]; // steps whose images are loaded ahead, around the one shown
 
 export class OverviewView {
   constructor(app) {
@@ -55,6 +56,20 @@ export class OverviewView {
         layout, sample, scale, step);
       card.stats.replaceChildren(...statsAt(layer, index));
       for (const spark of card.sparks) spark.svg.mark(index);
+    }
+    this.prefetch(index, sample);
+  }
+
+  /** Loads the images of the steps next to `index`, so the next slider step draws at once. */
+  prefetch(index, sample) {
+    const app = this.app;
+    for (const offset of AHEAD) {
+      const step = app.run.steps[index + offset];
+      if (step === undefined) continue;
+      for (const { layer } of this.cards) {
+        const url = app.imageURL(layer, "activations", step, atStep(layer.grids, step), sample);
+        if (url) loadImage(url);
+      }
     }
   }
 }
