@@ -1,7 +1,7 @@
 """Makes the README's screenshots of the actlog tab: docs/view_*.png.
 
 The demo (``train_example.py``, 12 epochs on synthetic digits) and a ResNet50 at 224x224
-(``weights=None``, the callback's defaults, 3 epochs; as docs/make_resnet50_screenshot.py
+(``weights=None``, the callback's defaults, 2 epochs; as docs/make_resnet50_screenshot.py
 trains it) each write a run; a real ``tensorboard`` server on 127.0.0.1 serves them and
 headless Chromium (Playwright, Debian's ``chromium``) takes the pictures of the tab.
 

@@ -101,6 +101,10 @@ def test_one_slider_moves_every_layer_with_the_logged_pixels(browser, server, lo
         wait_for_step(tab, cards, 1)  # the third step
         loss = docs[1]["logs"]["loss"]
         assert f"loss {loss:.4f}" in tab.locator(".metrics").inner_text()
+        tab.keyboard.press(" ")  # play: every step in turn, then it stops at the last
+        assert "pause" in tab.inner_text("button.play")
+        wait_for_step(tab, cards, EPOCHS - 1)
+        tab.wait_for_function("document.querySelector('button.play').textContent.includes('play')")
         assert not tab.errors
 
 
@@ -115,8 +119,13 @@ def test_clicking_tile_k_opens_filter_k_with_a_frame_per_logged_step(browser, se
         top, left, height, width = tiles.tile_box(layout, 3)
         box = tab.locator(canvas).bounding_box()
         ratio = box["width"] / tab.eval_on_selector(canvas, "c => c.width")
-        tab.mouse.click(box["x"] + (left + width / 2) * scale * ratio,
-                        box["y"] + (top + height / 2) * scale * ratio)  # fmt: skip
+        x = box["x"] + (left + width / 2) * scale * ratio
+        y = box["y"] + (top + height / 2) * scale * ratio
+        tab.mouse.move(x, y)  # hovering names the filter and its numbers at that step
+        tab.wait_for_selector(".tooltip:not([hidden])")
+        rate = layer_doc(docs[2], "conv_a")["filters"]["on_rate"][3] / 10
+        assert tab.inner_text(".tooltip").startswith(f"filter 3 · step 2 · on-rate {rate:.1f}%")
+        tab.mouse.click(x, y)
         tab.wait_for_selector(".filter-view .frame-cell canvas")
         assert "filter=3" in tab.evaluate("location.hash")
         frames = tab.locator(".frame-cell canvas")

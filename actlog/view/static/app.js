@@ -173,9 +173,10 @@ export class App {
       layout.per_sample ? sample : 0);
   }
 
-  /** The line that says how the grids' brightness was scaled. */
+  /** The line that says how the grids' brightness was scaled, and what red frames mean. */
   scaleNote() {
     const mode = this.run && this.run.options ? this.run.options.normalize : null;
-    return el("p", { class: "scale-note" }, SCALE_NOTES[mode] || "");
+    return el("p", { class: "scale-note" }, SCALE_NOTES[mode] || "",
+      " Tiles framed in red are filters dead at that step.");
   }
 }

@@ -80,15 +80,17 @@ export function sparkline(values, current, options = {}) {
 
 /**
  * A line chart of one value per step, with its range and first and last step written, the
- * current step marked. Clicking a point calls onPick(index).
+ * current step marked. Options: label, range, format (a value as text), onPick(index), called
+ * with the step index clicked.
  */
 export function lineChart(values, steps, current, options = {}) {
   const width = options.width || 360;
   const height = options.height || 90;
   const range = extent(values, options.range);
   const box = el("div", { class: "chart" });
+  const show = options.format || ((v) => number(v, 4));
   const label = el("div", { class: "chart-label" }, options.label || "",
-    current !== null && current !== undefined ? `: ${number(values[current], 4)}` : "");
+    current !== null && current !== undefined ? `: ${show(values[current])}` : "");
   const root = svg("svg", { width, height: height + 14, class: "line" });
   const plot = svg("g");
   const { segments, x } = paths(values, width, height, range, 6);
@@ -104,8 +106,8 @@ export function lineChart(values, steps, current, options = {}) {
     return node;
   };
   root.append(plot,
-    text(number(range[1], 4), { x: 2, y: 10, class: "axis" }),
-    text(number(range[0], 4), { x: 2, y: height - 2, class: "axis" }),
+    text(show(range[1]), { x: 2, y: 10, class: "axis" }),
+    text(show(range[0]), { x: 2, y: height - 2, class: "axis" }),
     text(`step ${steps[0]}`, { x: 2, y: height + 12, class: "axis" }),
     text(`${steps[steps.length - 1]}`, { x: width - 2, y: height + 12, class: "axis end" }));
   if (options.onPick) {

@@ -5,7 +5,7 @@
 
 import { lineChart } from "./charts.js";
 import { drawBox, drawMissing, fitScale, loadImage, sampleBox, tileBox } from "./draw.js";
-import { atStep, el, latestAt, stepName } from "./format.js";
+import { atStep, el, latestAt, percent, stepName } from "./format.js";
 
 const FRAME_ROOM = 256; // the large frame, in pixels
 const STRIP_ROOM = 56; // each filmstrip frame
@@ -126,7 +126,7 @@ export class FilterView {
       el("div", {}, streak("dormant", series.dormant, series.steps, index)));
     this.charts.replaceChildren(
       lineChart(series.on_rate, series.steps, index >= 0 ? index : null,
-        { label: "on-rate", range: [0, 1], onPick: pickStep }),
+        { label: "on-rate", range: [0, 1], format: percent, onPick: pickStep }),
       lineChart(series.max, series.steps, index >= 0 ? index : null,
         { label: "maximum", onPick: pickStep }));
   }

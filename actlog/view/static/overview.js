@@ -74,11 +74,14 @@ export class OverviewView {
   }
 }
 
-/** "Conv2D · 26×26×32 · 32 filters". */
+/** "Conv2D · 26×26×32 · 32 filters", "... · 2048 filters, the first 64 tiled". */
 export function describe(layer) {
   const shape = layer.shape ? layer.shape.slice(1).map((d) => d ?? "?").join("×") : null;
-  return [layer.class, shape, layer.filters ? `${layer.filters} filters` : null]
-    .filter(Boolean).join(" · ");
+  const grid = layer.grids.length ? layer.grids[layer.grids.length - 1][1] : null;
+  const total = layer.filters || (grid && grid.total);
+  let filters = total ? `${total} filters` : null;
+  if (grid && total && grid.count < total) filters += `, the first ${grid.count} tiled`;
+  return [layer.class, shape, filters].filter(Boolean).join(" · ");
 }
 
 function statsAt(layer, index) {
