@@ -20,7 +20,9 @@ each TensorBoard loader (``--load_fast=auto``, the Rust data server users get by
   (the server cuts its tile from 300 grids), then another filter of the same layer (the grids
   are decoded already); the naive way beside it: the page fetches the 300 grids itself and
   cuts the tile out of each (what a view without the server's route would do);
-- the server's resident memory after all that.
+- the server's resident memory after all that;
+- the document's own cost per event, on the writer thread: making the last event's per-filter
+  lists (``permille``, ``rounded``) and encoding it, against the bytes of that event.
 
 Timings are wall-clock medians on whatever else the machine does; the targets of issue 17 are
 printed beside them.
@@ -183,6 +185,39 @@ def measure(browser: Any, base: str, process: subprocess.Popen) -> dict[str, Any
     return result
 
 
+def document_cost(run_dir: str) -> tuple[float, int, int]:
+    """Milliseconds to make and encode the last event's document (median of 20), its bytes,
+    and the bytes of that event in the event file."""
+    from tensorboard.backend.event_processing import event_file_loader
+    from tensorboard.compat.proto import event_pb2
+
+    from actlog.view import metadata
+
+    last: dict[int, int] = {}
+    payload = b""
+    for name in sorted(os.listdir(run_dir)):
+        if not name.startswith("events.out"):
+            continue
+        for record in event_file_loader.RawEventFileLoader(os.path.join(run_dir, name)).Load():
+            event = event_pb2.Event.FromString(record)
+            last[event.step] = last.get(event.step, 0) + len(record)
+            for value in event.summary.value:
+                if value.tag == metadata.EVENT_TAG:
+                    payload = value.tensor.string_val[0]
+    document = metadata.decode(payload)
+    arrays = [(layer["filters"]["on_rate"], layer["filters"]["max"])
+              for layer in document["layers"]]  # fmt: skip
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        for rates, maxima in arrays:
+            metadata.permille([r / 1000 if r is not None else float("nan") for r in rates])
+            metadata.rounded([m if m is not None else float("nan") for m in maxima])
+        metadata.encode(document)
+        times.append(ms(start))
+    return statistics.median(times), len(payload), last[document["step"]]
+
+
 def report(load_fast: str, r: dict[str, Any]) -> None:
     first, second = r["slider_first_pass"], r["slider_second_pass"]
     floor = statistics.median(r["step_floor"])
@@ -222,6 +257,9 @@ def main(argv: list[str] | None = None) -> None:
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     print(f"actlog view, {args.logdir}/resnet50, {os.cpu_count()} CPUs")
+    cost, size, event = document_cost(os.path.join(args.logdir, "resnet50"))
+    print(f"\nthe document of the last event: {size / 1e3:.0f} kB of the event's "
+          f"{event / 1e6:.2f} MB ({size / event:.1%}), made and encoded in {cost:.1f} ms")
     with sync_playwright() as playwright:
         for load_fast in args.loaders:
             browser = playwright.chromium.launch(executable_path=chromium, args=ARGS)
