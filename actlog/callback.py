@@ -94,7 +94,8 @@ class ActivationLogger(keras.callbacks.Callback):
             per step, dead cells red; see :mod:`actlog.timeline`). It reads what the
             statistics read (no extra capture), but takes a share of ``max_event_mb``.
         convergence: also log how much each layer's output on the probe still changes: the
-            linear CKA (:func:`actlog.linear_cka`) to the previous event under
+            debiased linear CKA over every channel (:func:`actlog.linear_cka` with
+            ``debiased=True``) to the previous event under
             ``convergence/<layer path>`` (1: unchanged) and to the first event under
             ``convergence_to_first/<layer path>``, a table ``convergence_settled/all`` of since
             which step each layer has stayed at CKA >= 0.99, and one line on it at train end (see
@@ -233,8 +234,8 @@ class ActivationLogger(keras.callbacks.Callback):
 
     @property
     def settled(self) -> dict[str, int | None]:
-        """Per logged layer path, the step since which it has settled: its output's linear CKA
-        to the previous event's was at least 0.99 at that event and at every one after
+        """Per logged layer path, the step since which it has settled: its output's debiased
+        linear CKA to the previous event's was at least 0.99 at that event and at every one after
         (:mod:`actlog.producers.convergence`); None where the last event's was not, or before two
         events were compared. Empty before train begin and with ``convergence=False``."""
         producer = self._run.producer(ConvergenceProducer) if self._run else None

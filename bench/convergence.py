@@ -33,8 +33,14 @@ and besides, each timed on its own, so that the noise of whole events does not h
 - CKA ms: ``ConvergenceProducer.produce`` alone, on the features the logger with convergence on
   captured (two linear CKAs per layer: to the previous event and to the first);
 - features KB: the bytes of the ``(rows, channels)`` float32 features that leave the device
-  per event (:func:`actlog.cka.conv_features`); the producer keeps two such sets (the first
-  event's and the previous one's).
+  per event (:func:`actlog.cka.conv_features`: every channel at up to 512 positions); the
+  producer keeps two ``rows x rows`` Gram matrices per layer (the first event's and the
+  previous one's), Gram KB;
+- agreement: a third logger on the same model logs step -1, the model takes one training step
+  on the probe (Adam, labels 0), the logger logs step 0; its ``convergence/<layer>`` is compared
+  with the debiased CKA over every position and every channel of the same two outputs
+  (``tests.test_convergence.whole_layer_cka``, Song et al.'s formula written out), the largest
+  difference over the logged layers.
 
 Medians over the events; ratios are of medians, and for the hold also of minima (the least
 disturbed event: on a shared machine other work inflates some events by up to 2x); CKA is also
@@ -139,12 +145,36 @@ def measure(name: str, probe_size: int, events: int) -> dict:
         cka = [timed(producer.produce, Event(events + i, features=features))[1]
                for i in range(20)]  # fmt: skip
         out["cka_ms"] = statistics.median(cka) * 1000
+        out["gram_kb"] = sum(s[0] ** 2 * 4 * 2 for s in (f.shape for f in features.values())) / 1024
         with warnings.catch_warnings():  # the dead-filter warning of random weights
             warnings.simplefilter("ignore", RuntimeWarning)
             for logger in loggers.values():
                 logger.on_train_end()
+            out["agreement"] = agreement(model, probe, os.path.join(root, "agreement"))
     log(f"done: {out}")
     return out
+
+
+def agreement(model: Any, probe: Any, log_dir: str) -> float:
+    """The largest difference, over the logged layers, between the logged CKA across one
+    training step and the whole layer's (every position, every channel)."""
+    import numpy as np
+
+    import actlog
+    from actlog.reader import read_scalars
+    from tests.test_convergence import whole_layer_cka
+
+    logger = actlog.ActivationLogger(probe, log_dir=log_dir, stats=False, verbose=0)
+    logger.set_model(model)
+    logger.on_train_begin()
+    before = actlog.extract(model, probe, layers=logger.layer_paths)
+    model.train_on_batch(probe, np.zeros(len(probe), int))
+    after = actlog.extract(model, probe, layers=logger.layer_paths)
+    logger.on_epoch_end(0)
+    logger.on_train_end()
+    logged = read_scalars(log_dir)
+    return max(abs(logged[f"convergence/{path}"][0] - min(1.0, max(0.0, whole_layer_cka(
+        before[path], after[path])))) for path in logger.layer_paths)  # fmt: skip
 
 
 COLUMNS = [  # (header, key, format)
@@ -158,6 +188,7 @@ COLUMNS = [  # (header, key, format)
     ("capture on/off (minima)", "capture_min_ratio", ".3f"),
     ("CKA ms", "cka_ms", ",.2f"), ("CKA / forward", "cka_ratio", ".3f"),
     ("features KB", "features_kb", ",.0f"), ("features (rows, channels)", "shapes", "s"),
+    ("Gram KB kept", "gram_kb", ",.0f"), ("agreement with the whole layer", "agreement", ".4f"),
 ]  # fmt: skip
 
 

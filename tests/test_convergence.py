@@ -1,10 +1,12 @@
-"""Layer convergence: linear CKA on known arrays, and in the callback on a tiny model trained
-for real (a frozen layer reads 1, a trained one drops), read back from the event files."""
+"""Layer convergence: linear CKA on known arrays, and in the callback on models trained for real
+(a frozen layer reads 1, a trained one drops; every layer of a CNN agrees with the whole-layer
+debiased CKA computed the slow way), read back from the event files."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import itertools
 import logging
 
 import keras
@@ -14,7 +16,7 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import EventA
 
 import actlog
 from actlog.capture import Capture
-from actlog.cka import MAX_CHANNELS, MAX_ROWS, conv_features, feature_shape, linear_cka
+from actlog.cka import MAX_ROWS, conv_features, feature_shape, linear_cka
 from actlog.layers import select_layers
 from actlog.producers import Event, Needs
 from actlog.producers.convergence import SETTLED_TAG, ConvergenceProducer
@@ -60,20 +62,19 @@ def test_cka_is_unchanged_by_an_orthogonal_transform_or_isotropic_scaling_of_eit
 
 def test_cka_of_independent_features_is_near_zero_with_many_more_samples_than_features():
     assert linear_cka(gaussian(4096, 16), gaussian(4096, 16, seed=5)) < 0.05
-    # the layer-sized case actlog takes: 2048 rows of 64 channels
-    assert linear_cka(gaussian(MAX_ROWS, MAX_CHANNELS), gaussian(MAX_ROWS, MAX_CHANNELS, 5)) < 0.05
 
 
-def test_cka_is_biased_up_when_features_outnumber_samples_which_is_why_actlog_caps_them():
-    few = linear_cka(gaussian(64, 512), gaussian(64, 512, seed=5))
-    assert few > 0.8  # unrelated, yet it reads high (about d / (n + d) = 0.89)
-    square = linear_cka(gaussian(64, 64), gaussian(64, 64, seed=5))
-    assert 0.35 < square < 0.65  # about 0.5
-    # with actlog's caps (16 rows per channel at least) the same kind of data reads low
-    rows, channels = feature_shape(64, 512)
-    assert (rows, channels) == (64, 4)
-    capped = linear_cka(gaussian(64, 512)[:, :channels], gaussian(64, 512, seed=5)[:, :channels])
-    assert capped < 0.25
+def test_plain_cka_is_biased_up_when_features_outnumber_samples_and_the_debiased_is_not():
+    for samples, features in ((64, 512), (64, 64), (MAX_ROWS, 2048), (392, 2048)):
+        a, b = gaussian(samples, features), gaussian(samples, features, seed=5)
+        plain, debiased = linear_cka(a, b), linear_cka(a, b, debiased=True)
+        assert plain == pytest.approx(features / (samples + features), abs=0.06)  # high
+        assert debiased < 0.03  # unrelated reads about 0, whatever the shape
+    # related features read alike either way when samples outnumber features
+    x = gaussian(MAX_ROWS, 16)
+    noisy = x + 0.5 * gaussian(MAX_ROWS, 16, seed=7)
+    assert linear_cka(x, noisy, debiased=True) == pytest.approx(0.8, abs=0.03)
+    assert linear_cka(x, noisy) == pytest.approx(0.8, abs=0.03)
 
 
 def test_cka_degenerate_inputs():
@@ -94,17 +95,19 @@ def test_cka_degenerate_inputs():
         linear_cka(x, x[:40])
     with pytest.raises(ValueError, match="conv_features"):
         linear_cka(x.reshape(5, 10, 4), x.reshape(5, 10, 4))
+    # debiased: the same degenerate cases, and fewer than 4 samples have no unbiased estimate
+    assert linear_cka(dead, dead, debiased=True) == 1.0
+    assert np.isnan(linear_cka(dead, x, debiased=True))
+    assert np.isnan(linear_cka(nan, x, debiased=True))
+    assert np.isnan(linear_cka(x[:3], gaussian(3, 4, seed=9), debiased=True))
+    assert linear_cka(padded, x, debiased=True) == pytest.approx(1.0, abs=1e-12)
 
 
-def test_feature_shape_keeps_rows_well_above_channels():
-    assert feature_shape(8 * 56 * 56, 256) == (MAX_ROWS, MAX_CHANNELS)
-    assert feature_shape(8 * 7 * 7, 2048) == (392, 24)
-    assert feature_shape(32, 512) == (32, 2)
-    assert feature_shape(10, 8) == (10, 1)
-    assert feature_shape(5000, 6) == (MAX_ROWS, 6)
-    for positions in (1, 15, 100, 1000, 10**6):
-        rows, channels = feature_shape(positions, 4096)
-        assert channels == 1 or rows >= 16 * channels
+def test_feature_shape_keeps_every_channel_at_up_to_max_rows_positions():
+    assert feature_shape(8 * 56 * 56, 256) == (MAX_ROWS, 256)
+    assert feature_shape(8 * 7 * 7, 2048) == (MAX_ROWS, 2048)
+    assert feature_shape(8 * 3 * 3, 256) == (72, 256)  # every position of a small map
+    assert feature_shape(8, 256) == (8, 256)
 
 
 # ---- the features taken inside the capture ---------------------------------------------------
@@ -120,15 +123,15 @@ def two_scale_model():
     return keras.Model(x_in, out)
 
 
-def test_the_capture_takes_fixed_rows_and_capped_channels_even_on_a_tiny_map():
+def test_the_capture_takes_fixed_rows_and_every_channel_even_on_a_tiny_map():
     model = two_scale_model()
     x = RNG.random((8, 48, 48, 1), dtype=np.float32)
     refs = select_layers(model, ["wide", "tiny"])
     captured = Capture(model, [Needs(features=tuple(refs))])(x)
     assert captured.maps == {} and captured.sums == {}
     wide, tiny = captured.features["wide"], captured.features["tiny"]
-    assert wide.shape == (MAX_ROWS, MAX_CHANNELS) and wide.dtype == np.float32
-    assert tiny.shape == (8 * 3 * 3, 4)  # 72 rows: 4 channels keep 16 rows per channel or more
+    assert wide.shape == (MAX_ROWS, 80) and wide.dtype == np.float32
+    assert tiny.shape == (8 * 3 * 3, 40)  # every position and every channel
     maps = actlog.extract(model, x, layers=["wide", "tiny"])
     for path, taken in captured.features.items():
         expected = conv_features(maps[path])
@@ -151,7 +154,8 @@ def test_settled_since_is_the_first_step_of_the_current_streak():
         records = producer.produce(Event(step, features={"tiny": features}))
         seen.append(producer.settled["tiny"])
         by_tag = {record.tag: record for record in records}
-        assert by_tag["convergence_to_first/tiny"].value == pytest.approx(linear_cka(a, features))
+        assert by_tag["convergence_to_first/tiny"].value == pytest.approx(
+            linear_cka(a, features, debiased=True))
         if step == -1:
             assert set(by_tag) == {"convergence_to_first/tiny"}  # nothing to compare yet
     assert seen == [None, None, 1, 1, None, 4, 4]
@@ -219,6 +223,70 @@ def test_a_frozen_layer_reads_one_while_a_trained_layer_drops(tmp_path, caplog):
     assert float(last) == pytest.approx(trained[2], abs=1e-4)
     summary = [r.getMessage() for r in caplog.records if "layers settled" in r.getMessage()]
     assert len(summary) == 1 and "frozen (since step 0)" in summary[0]
+
+
+def whole_layer_cka(a, b):
+    """Debiased linear CKA over every position and every channel, written out from Song et al.
+    (2012)'s unbiased HSIC, HSIC_1(K, L) = [tr(K~L~) + 1'K~1 1'L~1 / ((n-1)(n-2))
+    - 2/(n-2) 1'K~L~1] / (n(n-3)), K~ the linear Gram matrix with its diagonal zeroed; each term
+    through the features, so a 6272-row layer needs no 6272 x 6272 matrix."""
+
+    def hsic(x, y):
+        n = len(x)
+        kx, ky = np.einsum("ij,ij->i", x, x), np.einsum("ij,ij->i", y, y)  # the diagonals
+        trace = np.sum((x.T @ y) ** 2) - kx @ ky
+        k_ones = x @ x.sum(0) - kx  # K~ 1
+        l_ones = y @ y.sum(0) - ky  # L~ 1
+        return (trace + k_ones.sum() * l_ones.sum() / ((n - 1) * (n - 2))
+                - 2.0 / (n - 2) * (k_ones @ l_ones)) / (n * (n - 3))  # fmt: skip
+
+    x = a.reshape(-1, a.shape[-1]).astype(np.float64)
+    y = b.reshape(-1, b.shape[-1]).astype(np.float64)
+    return hsic(x, y) / np.sqrt(hsic(x, x) * hsic(y, y))
+
+
+def test_every_layer_agrees_with_the_whole_layer_debiased_cka(tmp_path):
+    """The issue's CNN (28x28x32, 7x7x128, 3x3x256, 1x1x256), trained 12 epochs on synthetic
+    digits: at every event each layer's logged CKA to the previous event is within 0.05 of the
+    whole layer's (every position of every probe sample, every channel), and "settled since"
+    is the same."""
+    from actlog.datasets import synthetic_digits
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        layers.Conv2D(32, 3, padding="same", activation="relu", name="c28"), layers.MaxPooling2D(),
+        layers.Conv2D(64, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
+        layers.Conv2D(128, 3, padding="same", activation="relu", name="c7"), layers.MaxPooling2D(),
+        layers.Conv2D(256, 3, padding="same", activation="relu", name="c3"),
+        layers.Conv2D(256, 3, activation="relu", name="c1"),
+        layers.Flatten(), layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = synthetic_digits(1032, seed=0)
+    probe = x[1024:]
+    names = ["c28", "c7", "c3", "c1"]
+    snapshots = []
+
+    class Snapshot(keras.callbacks.Callback):  # the model's own output, the slow way
+        def on_train_begin(self, logs=None):
+            snapshots.append(actlog.extract(model, probe, layers=names))
+
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append(actlog.extract(model, probe, layers=names))
+
+    logger = actlog.ActivationLogger(probe, layers=names, log_dir=tmp_path, stats=False,
+                                     verbose=0)  # fmt: skip
+    model.fit(x[:1024], y[:1024], epochs=12, batch_size=64, verbose=0,
+              callbacks=[Snapshot(), logger])  # fmt: skip
+    scalars = read_scalars(tmp_path)
+    for name in names:
+        whole = [whole_layer_cka(a[name], b[name]) for a, b in itertools.pairwise(snapshots)]
+        logged = [scalars[f"convergence/{name}"][step] for step in range(12)]
+        np.testing.assert_allclose(logged, np.clip(whole, 0, 1), atol=0.05, err_msg=name)
+        streak = [step for step in range(12) if all(c >= 0.99 for c in whole[step:])]
+        assert logger.settled[name] == (streak[0] if streak else None), (name, whole)
+    assert snapshots[0]["c1"].shape == (8, 1, 1, 256)
 
 
 def test_convergence_is_an_option(tmp_path):

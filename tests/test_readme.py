@@ -64,10 +64,11 @@ def test_the_readme_examples_run_and_show_what_their_comments_say(tmp_path, monk
     # "stats["conv2d"]   # {"dead": [3, 17], "dormant": [...], "dead_fraction": ..., "floor": 0.0"
     conv = namespace["stats"]["conv2d"]
     assert {"dead", "dormant", "dead_fraction", "floor"} <= set(conv) and conv["floor"] == 0.0
-    # "features.shape  # (2048, 32)", "actlog.linear_cka(features, 2.0 * features)   # 1.0"
+    # "features.shape  # (256, 32)", "actlog.linear_cka(features, 2.0 * features, ...)   # 1.0"
     features = namespace["features"]
-    assert features.shape == (2048, 32)
-    assert actlog.linear_cka(features, 2.0 * features) == pytest.approx(1.0, abs=1e-9)
+    assert features.shape == (256, 32)
+    assert actlog.linear_cka(features, 2.0 * features, debiased=True) == pytest.approx(1.0,
+                                                                                        abs=1e-6)
     # "images = actlog.maximize(model, "conv2d_1", filters=range(16))   # (16, 28, 28, 1) ..."
     images = namespace["images"]
     assert images.shape == (16, 28, 28, 1) and images.min() >= 0 and images.max() <= 1

@@ -1,6 +1,6 @@
 """Layer convergence: how much each logged layer's representation of the probe still changes,
-as linear CKA (:mod:`actlog.cka`) between this event's output and the previous event's, and the
-first event's; and since which step each layer has settled."""
+as debiased linear CKA (:mod:`actlog.cka`) between this event's output and the previous event's,
+and the first event's; and since which step each layer has settled."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actlog.cka import linear_cka
+from actlog.cka import gram_cka, unbiased_gram
 from actlog.layers import LayerRef
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.records import Record, Scalar, Table
@@ -42,15 +42,18 @@ class LayerConvergence:
 
 
 class ConvergenceProducer(Producer):
-    """Scalars ``convergence/<layer>`` (linear CKA of the layer's output on the probe to the
-    previous event's; from the second event on) and ``convergence_to_first/<layer>`` (to the
+    """Scalars ``convergence/<layer>`` (debiased linear CKA of the layer's output on the probe to
+    the previous event's; from the second event on) and ``convergence_to_first/<layer>`` (to the
     first event's: 1 at the first event), and the table :data:`SETTLED_TAG`: per layer, since
     which step its CKA to the previous event has stayed at least :data:`SETTLED_THRESHOLD`
     ("-" while it has not) and its last CKA.
 
-    Each layer's own output is measured (the tensor its grid shows), as the
-    :func:`actlog.cka.conv_features` rows and channels taken inside the compiled capture.
-    A layer that did not change reads exactly 1 (a frozen layer whose inputs are frozen too).
+    Each layer's own output is measured (the tensor its grid shows): every channel at the
+    :func:`actlog.cka.conv_features` positions taken inside the compiled capture. Each event's
+    :func:`actlog.cka.unbiased_gram` is made once, and the first and the previous event's are
+    kept with their features (per layer two ``rows x rows`` matrices and two feature arrays).
+    A layer whose features did not change at all reads exactly 1 (a frozen layer whose inputs
+    are frozen too).
     The table is written at every event from the second on; its last one is the final state
     (:attr:`settled`, and :meth:`summary` at train end). Each layer's state after the event is
     left in ``event.facts["convergence"]`` (for the view's document).
@@ -64,7 +67,7 @@ class ConvergenceProducer(Producer):
         producer = ConvergenceProducer(refs, every=1)
         producer.produce(Event(-1, features={"conv2d": before}))  # convergence_to_first: 1
         producer.produce(Event(0, features={"conv2d": after}))  # convergence/conv2d, the table
-        producer.settled  # {"conv2d": 0} if linear_cka(before, after) >= 0.99, else None
+        producer.settled  # {"conv2d": 0} if linear_cka(before, after, debiased=True) >= 0.99
         ```
     """
 
@@ -74,8 +77,8 @@ class ConvergenceProducer(Producer):
         self.layers, self.every = layers, every
         #: Layer path -> its convergence so far.
         self.state: dict[str, LayerConvergence] = {}
-        self._first: dict[str, np.ndarray] = {}
-        self._previous: dict[str, np.ndarray] = {}
+        self._first: dict[str, _Kept] = {}
+        self._previous: dict[str, _Kept] = {}
 
     @classmethod
     def create(cls, setup: Setup) -> ConvergenceProducer | None:
@@ -91,18 +94,20 @@ class ConvergenceProducer(Producer):
         compared = False
         facts = event.facts.setdefault("convergence", {})
         for ref in self.layers:
-            features = event.features[ref.path]
+            features = np.asarray(event.features[ref.path])
+            gram = unbiased_gram(features)
+            kept = _Kept(features, None if gram is None else gram.astype(np.float32))
             state = self.state.setdefault(ref.path, LayerConvergence())
-            first = self._first.setdefault(ref.path, features)
+            first = self._first.setdefault(ref.path, kept)
             previous = self._previous.get(ref.path)
-            self._previous[ref.path] = features
-            state.to_first = linear_cka(first, features)
+            self._previous[ref.path] = kept
+            state.to_first = first.cka(kept)
             records.append(Scalar(self.tag("convergence_to_first", ref.path), state.to_first))
             facts[ref.path] = state
             if previous is None:
                 continue
             compared = True
-            state.last = cka = linear_cka(previous, features)
+            state.last = cka = previous.cka(kept)
             if not cka >= SETTLED_THRESHOLD:  # NaN too
                 state.settled_since = None
             elif state.settled_since is None:
@@ -138,14 +143,31 @@ class ConvergenceProducer(Producer):
         settled = [f"{p} (since step {s.settled_since})" for p, s in compared.items()
                    if s.settled_since is not None]  # fmt: skip
         moving = [f"{p} ({_cka(s.last)})" for p, s in compared.items() if s.settled_since is None]
-        parts = [f"{len(settled)} of {len(compared)} layers settled (linear CKA of their output "
-                 f"on the probe to the previous event >= {SETTLED_THRESHOLD:g} from then on)"]
+        parts = [f"{len(settled)} of {len(compared)} layers settled (debiased linear CKA of their "
+                 f"output on the probe to the previous event >= {SETTLED_THRESHOLD:g} from then "
+                 "on)"]
         if settled:
             parts.append("settled: " + ", ".join(settled))
         if moving:
             parts.append("still changing, last CKA: " + ", ".join(moving))
         return (f"actlog: at the end of training {'; '.join(parts)}. See convergence/<layer> and "
                 f"the table {SETTLED_TAG}.")
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What is kept of one event's features: the features (identical ones read exactly 1) and
+    their unbiased Gram matrix (float32: half the memory; compared in float64)."""
+
+    features: np.ndarray
+    gram: np.ndarray | None
+
+    def cka(self, other: _Kept) -> float:
+        if self.features is other.features or np.array_equal(self.features, other.features):
+            return 1.0
+        if self.gram is None or other.gram is None or self.gram.shape != other.gram.shape:
+            return float("nan")
+        return gram_cka(self.gram, other.gram)
 
 
 def _cka(value: float | None) -> str:
