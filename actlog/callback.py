@@ -319,7 +319,7 @@ class ActivationLogger(keras.callbacks.Callback):
         run.start()
         self._run, self._run_model = run, self.model
         if self._chief:
-            say(line, self.options.verbose, logger.info)
+            say(" ".join([line, *probe.notes]), self.options.verbose, logger.info)
         if self.options.log_initial and not self._initial_logged:
             self._initial_logged = True
             run.log(INITIAL_STEP, captured)

@@ -22,6 +22,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from actlog.probe_fit import diagnose, dtype_note
+
 ProbeInputs = np.ndarray | list[np.ndarray] | dict[str, np.ndarray]
 
 
@@ -36,6 +38,8 @@ class Probe:
 
     x: ProbeInputs
     y: np.ndarray | None = None
+    #: What fitting the probe to the model did that the user may not expect (a dtype cast).
+    notes: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -133,7 +137,7 @@ def fit_probe_to_model(probe: Probe, model: keras.Model) -> Probe:
                 f"Model {model.name!r} takes {len(specs)} input(s) but the probe holds "
                 f"{len(arrays)}: pass one array per input (a list or dict for several)."
             )
-    cast = []
+    cast, notes = [], []
     for spec, array in zip(specs, arrays, strict=True):
         expected = (None, *spec.shape[1:])
         fits = array.ndim == len(expected) and all(
@@ -141,21 +145,24 @@ def fit_probe_to_model(probe: Probe, model: keras.Model) -> Probe:
             for want, got in zip(expected[1:], array.shape[1:], strict=True)
         )
         if not fits:
-            hint = ""
-            if array.ndim == len(expected) - 1:
-                hint = " It looks like a single sample: add the batch axis, e.g. x[None] or x[:1]."
+            hint = diagnose(array.shape, expected)
             raise ValueError(
                 f"The probe's input of shape {array.shape} does not fit model {model.name!r}'s "
-                f"input {_input_name(spec)!r} of shape {expected} (batch first).{hint}"
+                f"input {_input_name(spec)!r} of shape {expected} (batch first)."
+                + (f" {hint}" if hint else "")
             )
-        cast.append(array.astype(keras.backend.standardize_dtype(spec.dtype), copy=False))
+        dtype = keras.backend.standardize_dtype(spec.dtype)
+        note = dtype_note(str(array.dtype), dtype)
+        if note and note not in notes:
+            notes.append(note)
+        cast.append(array.astype(dtype, copy=False))
     if isinstance(probe.x, dict):
         x: ProbeInputs = dict(zip([_input_name(s) for s in specs], cast, strict=True))
     elif isinstance(probe.x, list):
         x = cast
     else:
         x = cast[0]
-    return Probe(x, probe.y)
+    return Probe(x, probe.y, tuple(notes))
 
 
 def _input_name(spec: Any) -> str:

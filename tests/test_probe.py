@@ -627,3 +627,73 @@ def test_a_probe_with_nan_or_inf_is_rejected_before_training(bad, tmp_path):
         make_probe({"image": x[:4], "extra": np.full((4, 3), bad, np.float32)})
     assert not any(tmp_path.iterdir())  # nothing written
     assert make_probe(x[:4]).size == 4  # the finite samples are fine
+
+
+# ---- each common probe mistake gets a message that names it --------------------------------
+
+
+def _input_model(shape):
+    """A model taking ``shape`` (batch first, None for the batch), by its rank."""
+    inputs = keras.Input(shape[1:])
+    if len(shape) == 5:
+        h = keras.layers.Conv3D(2, 3, padding="same")(inputs)
+    elif shape[1] in (1, 3) and len(shape) == 4 and shape[-1] not in (1, 3):
+        h = keras.layers.Conv2D(2, 3, padding="same", data_format="channels_first")(inputs)
+    else:
+        h = keras.layers.Conv2D(2, 3, padding="same")(inputs)
+    return keras.Model(inputs, keras.layers.Flatten()(h), name="m")
+
+
+MISTAKES = {  # name: (probe shape, model input shape, what the message says)
+    "Conv3D volume without its channel axis": (
+        (8, 16, 16, 8), (None, 16, 16, 8, 1),
+        "It has no channel axis: add it with x[..., None] (shape (8, 16, 16, 8, 1))."),
+    "grayscale images without their channel axis": (
+        (8, 28, 28), (None, 28, 28, 1), "It has no channel axis: add it with x[..., None]"),
+    "an extra axis of size 1": (
+        (8, 28, 28, 1, 1), (None, 28, 28, 1), "an extra axis of size 1 at the end: drop it"),
+    "a single sample": ((28, 28, 1), (None, 28, 28, 1), "single sample: add the batch axis"),
+    "a single sample without its channel axis": (
+        (28, 28), (None, 28, 28, 1), "single sample without its channel axis: add both"),
+    "channels first for a channels-last model": (
+        (8, 3, 32, 32), (None, 32, 32, 3), "channels first (batch, channels, ...) but the model"),
+    "channels last for a channels-first model": (
+        (8, 32, 32, 3), (None, 3, 32, 32), "channels last but the model takes channels first"),
+    "grayscale for RGB": ((8, 32, 32, 1), (None, 32, 32, 3), "grayscale (1 channel) but the "
+                          "model takes RGB (3): repeat the channel, np.repeat(x, 3, axis=-1)"),
+    "RGB for grayscale": ((8, 28, 28, 3), (None, 28, 28, 1), "RGB (3 channels) but the model "
+                          "takes grayscale (1)"),
+    "the wrong spatial size": (
+        (8, 64, 64, 3), (None, 96, 96, 3), "spatial size is 64x64 but the model takes 96x96: "
+        "resize the probe as your training data is resized, e.g. with "
+        "keras.ops.image.resize(x, (96, 96))."),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(MISTAKES))
+def test_each_probe_mistake_gets_its_own_message(name):
+    probe_shape, input_shape, says = MISTAKES[name]
+    model = _input_model(input_shape)
+    assert tuple(model.inputs[0].shape) == input_shape
+    with pytest.raises(ValueError) as info:
+        fit_probe_to_model(make_probe(np.zeros(probe_shape, np.float32)), model)
+    message = str(info.value)
+    assert message.startswith(f"The probe's input of shape {probe_shape} does not fit model "
+                              f"'m''s input")  # fmt: skip
+    assert says in message, message
+    others = {other[2].split(":")[0] for key, other in MISTAKES.items() if key != name}
+    assert not any(other in message for other in others if other not in says)
+
+
+def test_an_integer_probe_is_cast_unscaled_and_the_train_begin_line_says_so(tmp_path, capsys):
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    images = (x * 255).astype(np.uint8)
+    assert fit_probe_to_model(make_probe(x[:2]), model).notes == ()
+    fitted = fit_probe_to_model(make_probe(images[:2]), model)
+    assert fitted.x.dtype == np.float32 and fitted.x.max() > 1  # cast, not scaled
+    (note,) = fitted.notes
+    assert note.startswith("The probe is uint8; actlog casts it to float32 without scaling")
+    logger = actlog.ActivationLogger(images[:2], log_dir=tmp_path, stats=False)
+    model.fit(images, y, epochs=1, verbose=0, callbacks=[logger])
+    assert note in capsys.readouterr().out
