@@ -184,13 +184,19 @@ class ModelGraph:
                 traced.setdefault(id(original), new)
             return output
 
-        keras.models.clone_model(
+        clone = keras.models.clone_model(
             model, input_tensors=inputs, clone_function=lambda layer: layer, call_function=call
         )
-        try:
-            outputs = [traced[id(tensor)] for tensor in model.outputs]
-        except KeyError as missing:
-            raise NotTraceable(f"the outputs of {model.name} were not traced") from missing
+        # A nested model that makes this model's output (a backbone called last, as in
+        # keras-io's EfficientNet from scratch) maps only its own graph's output through
+        # ``op.output``; the clone's outputs are then the traced ones, in order.
+        fallback = keras.tree.flatten(clone.outputs)
+        if len(fallback) != len(model.outputs):
+            fallback = [None] * len(model.outputs)
+        outputs = [traced.get(id(tensor), alternative)
+                   for tensor, alternative in zip(model.outputs, fallback, strict=True)]  # fmt: skip
+        if any(output is None for output in outputs):
+            raise NotTraceable(f"the outputs of {model.name} were not traced")
         return outputs[0] if len(outputs) == 1 else outputs
 
     def _call(self, op: Any, *args: Any, **kwargs: Any) -> Any:

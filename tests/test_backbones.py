@@ -106,3 +106,66 @@ def test_squeeze_excitation_convs_do_not_hide_the_stages():
     sizes = [tuple(graph.output(ref.layer).shape[1:3]) for ref in choice.layers]
     assert sizes == sorted(set(sizes), reverse=True)  # one per size, from large to small
     assert (1, 1) not in sizes
+
+
+def augmentation() -> keras.Sequential:
+    return keras.Sequential([keras.layers.RandomFlip(), keras.layers.RandomRotation(0.1)],
+                            name="augment")  # fmt: skip
+
+
+def nested_model(name: str, size: int, variant: str) -> tuple[keras.Model, keras.Model]:
+    """keras-io's from-scratch patterns: ``Backbone(include_top=True, input_shape=...)`` called
+    on augmented inputs as the model's last layer ("top"), or built on them with
+    ``input_tensor`` ("tensor"). Returns the model and the backbone."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, 3))
+    x = augmentation()(inputs)
+    family = getattr(keras.applications, name)
+    if variant == "top":
+        backbone = family(include_top=True, weights=None, classes=7, input_shape=(size, size, 3))
+        return keras.Model(inputs, backbone(x)), backbone
+    backbone = family(include_top=False, weights=None, input_tensor=x)
+    pooled = keras.layers.GlobalAveragePooling2D()(backbone.output)
+    return keras.Model(inputs, keras.layers.Dense(7)(pooled)), backbone
+
+
+@pytest.mark.parametrize("variant", ["top", "tensor"])
+@pytest.mark.parametrize("name", [family(name) for name in sorted(FAMILIES)])
+def test_nested_and_input_tensor_backbones_know_every_conv_size(name, variant):
+    """Every conv layer's output size is known (a backbone called last, after augmentation,
+    traced through), so the default choice is one per resolution stage with no 1x1 maps, and
+    what is extracted is the backbone's own output."""
+    size = FAMILIES[name]
+    model, backbone = nested_model(name, size, variant)
+    graph = actlog.graph.model_graph(model)
+    assert graph.traced, graph.reason
+    refs = actlog.select_layers(model, "conv")
+    shapes = [tuple(graph.output(ref.layer).shape) for ref in refs]
+    assert all(None not in shape[1:] for shape in shapes)
+    choice = choose_layers(graph, refs, 16)
+    assert choice.how in ("one per resolution stage", "every conv layer")
+    chosen = [tuple(graph.output(ref.layer).shape[1:-1]) for ref in choice.layers]
+    assert all(set(shape) != {1} for shape in chosen)  # no squeeze-and-excitation gate
+    x = np.random.default_rng(0).random((2, size, size, 3), dtype=np.float32)
+    last = choice.layers[-1]
+    maps = actlog.extract(model, x, layers=[last.path])
+    if variant == "top":
+        inner = backbone.get_layer(last.path.split("/", 1)[1])
+        direct = keras.Model(backbone.inputs, inner.output)(x, training=False)
+    else:  # the augmentation is in this graph: off, as in inference (its call defaults to on)
+        direct = keras.Model(model.inputs, last.layer.output)(x, training=False)
+    direct = keras.ops.convert_to_numpy(direct)
+    # the same values, to the rounding of two compilations of a deep network (ConvNeXt's layer
+    # norms amplify it to 0.3%); another layer or input would differ by the order of 1
+    assert np.linalg.norm(maps[last.path] - direct) <= 1e-2 * np.linalg.norm(direct)
+
+
+def test_the_keras_io_efficientnet_from_scratch_logs_one_layer_per_stage(tmp_path, capsys):
+    model, _ = nested_model("EfficientNetB0", 64, "top")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).random((4, 64, 64, 3), dtype=np.float32)
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, stats=False)
+    model.fit(x, np.zeros(4, int), epochs=1, verbose=0, callbacks=[logger])
+    line = capsys.readouterr().out
+    assert "(one per resolution stage: efficientnetb0/" in line
+    assert not any("_se_" in path for path in logger.layer_paths)
