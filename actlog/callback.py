@@ -18,6 +18,7 @@ import keras
 
 from actlog.backend import collective_forward, is_chief
 from actlog.capture import Capture
+from actlog.extract import LayersNotCalled
 from actlog.failures import FailurePolicy
 from actlog.layers import LayerRef, LayerSpec, select_layers
 from actlog.options import LoggerOptions, MeasureAt
@@ -28,6 +29,7 @@ from actlog.records import INITIAL_STEP
 from actlog.run import LoggingRun
 from actlog.setup import build_run, say
 from actlog.sinks import Sink, make_sinks
+from actlog.targets import Pin, sub_models, watched_model
 from actlog.worker import WorkerStats
 
 logger = logging.getLogger(__name__)
@@ -123,6 +125,11 @@ class ActivationLogger(keras.callbacks.Callback):
         max_event_mb: the most megabytes one logging event writes: images are sized to fit.
         sample_images: one image per probe sample and layer (one TensorBoard card each)
             instead of one image per layer with the samples side by side, captioned.
+        model: for a model that wraps others (keras-io's ``Distiller(student, teacher)``,
+            ``GAN(discriminator, generator)``, a VAE): the sub-model to read, or its name.
+            By default a wrapper's sub-models that accept the probe are all read, each through
+            itself, with paths starting with its name (``"student/conv2d"``); see
+            :mod:`actlog.targets`.
         verbose: 1 prints one line at train begin (what is logged, how big it gets); 0 only
             logs it (``logging``, logger ``actlog``).
 
@@ -176,6 +183,7 @@ class ActivationLogger(keras.callbacks.Callback):
         max_layers: int | None = 16,
         max_event_mb: float = 5.0,
         sample_images: bool = False,
+        model: Pin = None,
         verbose: int = 1,
     ) -> None:
         super().__init__()
@@ -199,6 +207,11 @@ class ActivationLogger(keras.callbacks.Callback):
         self._initial_logged = False
         self._last_step: int | None = None  # the last epoch end's step, over every fit
         self._step_offset: int | None = None  # step - epoch in this fit
+        if not (model is None or isinstance(model, str | keras.Model)):
+            raise TypeError(f"model must be a sub-model of the model being fit, its name, or "
+                            f"None; got {model!r}.")  # fmt: skip
+        self._pin = model
+        self._target: keras.Model | None = None  # the model read: see actlog.targets
 
     @property
     def sink_failures(self) -> dict[str, int]:
@@ -246,7 +259,8 @@ class ActivationLogger(keras.callbacks.Callback):
         if probe is None:
             probe = make_probe(self._probe_source, self.options.probe_size, self.model)
         self._probe = probe
-        refs = select_layers(self.model, self.options.layers)
+        self._target = self._watched(probe)
+        refs = select_layers(self._target, self.options.layers)
         same = self._run is not None and self._run_model is self.model and (
             [ref.layer for ref in refs] == [ref.layer for ref in self._refs])
         self._refs = refs
@@ -266,12 +280,12 @@ class ActivationLogger(keras.callbacks.Callback):
             self._run.start()
         else:
             self._run = None
-            if self.model.built:
+            if self._target.built:
                 self._start()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         # Not on_train_batch_end: overriding it turns off Keras's asynchronous batch dispatch.
-        if self._active and self._run is None and self.model.built:
+        if self._active and self._run is None and self._target.built:
             self._start()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -302,6 +316,17 @@ class ActivationLogger(keras.callbacks.Callback):
         if summary:
             warnings.warn(summary, RuntimeWarning, stacklevel=2)
 
+    def _watched(self, probe: Probe) -> keras.Model:
+        """The model whose layers are read (see :mod:`actlog.targets`): a view over the
+        sub-models of a wrapper (no ``call``, or not built while its sub-models are) or the
+        pinned one, else the model itself."""
+        model, pin = self.model, self._pin
+        unbuilt_wrapper = not model.built and bool(sub_models(model)) and all(
+            sub.built for sub in sub_models(model))
+        if pin is None and not unbuilt_wrapper:
+            return watched_model(model, probe)
+        return watched_model(model, probe, pin, wrapper=True)
+
     def flush(self) -> None:
         """Waits until every captured event has been written and flushed."""
         if self._run is not None:
@@ -312,10 +337,19 @@ class ActivationLogger(keras.callbacks.Callback):
         here, before the first step, with nothing started), then opens the sinks and logs
         step -1."""
         assert self._probe is not None, "on_train_begin sets the probe"
-        probe = self._probe = fit_probe_to_model(self._probe, self.model)
+        probe = self._probe = fit_probe_to_model(self._probe, self._target)
         sinks = self.sinks if self._chief else []
-        run, captured, line = build_run(self.options, self.model, self._refs, probe, sinks,
-                                    self.failures)  # fmt: skip
+        try:
+            run, captured, line = build_run(self.options, self._target, self._refs, probe, sinks,
+                                            self.failures)  # fmt: skip
+        except LayersNotCalled:
+            if self._target is not self.model or not sub_models(self.model):
+                raise
+            # A call that runs only some sub-models (a Distiller's runs the student): read
+            # every sub-model that takes the probe, each through itself.
+            self._target = watched_model(self.model, self._probe, wrapper=True)
+            self._refs = select_layers(self._target, self.options.layers)
+            return self._start()
         run.start()
         self._run, self._run_model = run, self.model
         if self._chief:

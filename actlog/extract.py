@@ -156,13 +156,18 @@ def _recording_feature_fn(model: keras.Model, refs: list[LayerRef]) -> Callable[
                     object.__delattr__(ref.layer, "call")
         missing = [ref.path for ref in refs if ref.path not in records]
         if missing:
-            raise FeatureMapError(
+            raise LayersNotCalled(
                 f"These layers were not called when the model ran on the input: {missing}. "
                 "Choose layers that the model's call() uses."
             )
         return [records[ref.path] for ref in refs]
 
     return run
+
+
+class LayersNotCalled(FeatureMapError):
+    """Chosen layers of a subclassed model that its ``call`` did not run (a Distiller's call
+    runs the student, not the teacher)."""
 
 
 def not_a_feature_map(ref: LayerRef, shape: Any) -> str:

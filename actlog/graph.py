@@ -193,8 +193,8 @@ class ModelGraph:
         fallback = keras.tree.flatten(clone.outputs)
         if len(fallback) != len(model.outputs):
             fallback = [None] * len(model.outputs)
-        outputs = [traced.get(id(tensor), alternative)
-                   for tensor, alternative in zip(model.outputs, fallback, strict=True)]  # fmt: skip
+        pairs = zip(model.outputs, fallback, strict=True)
+        outputs = [traced.get(id(tensor), alternative) for tensor, alternative in pairs]
         if any(output is None for output in outputs):
             raise NotTraceable(f"the outputs of {model.name} were not traced")
         return outputs[0] if len(outputs) == 1 else outputs

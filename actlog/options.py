@@ -38,8 +38,9 @@ def check_measure_at(measure_at: Any) -> None:
 
 @dataclass(frozen=True)
 class LoggerOptions:
-    """Everything :class:`actlog.ActivationLogger` takes besides the probe and the sinks; each
-    field is documented there. Validated on construction.
+    """Everything :class:`actlog.ActivationLogger` takes besides the probe, the sinks and the
+    sub-model to read (objects, not option values); each field is documented there. Validated
+    on construction.
 
     Example:
         ```python

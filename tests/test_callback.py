@@ -372,7 +372,7 @@ def test_every_option_reaches_the_logger_options_under_its_own_name():
 
     names = [field.name for field in dataclasses.fields(LoggerOptions)]
     parameters = inspect.signature(actlog.ActivationLogger).parameters
-    assert [p for p in parameters if p not in ("probe", "sinks")] == names
+    assert [p for p in parameters if p not in ("probe", "sinks", "model")] == names
     given = {"every_n_epochs": 3, "max_filters": 5, "probe_size": 4, "min_tile_size": 7,
              "max_image_size": 99, "max_pending": 6, "dormant_threshold": 0.5,
              "dead_warn_fraction": 0.25, "maximize_every_n_epochs": 9, "maximize_steps": 11,
