@@ -8,6 +8,12 @@ its tile (all of it only for a producer that asks for full maps, such as overlay
 sums per filter for the statistics (:func:`actlog.stats.filter_sums`), and a fixed sample of
 rows and channels for layer convergence (:func:`actlog.cka.conv_features`). The kernels
 producers read are copied to the host beside. Everything after runs on the background thread.
+
+Filters behind a BatchNormalization that are at the floor in inference (moving statistics,
+which lag behind early in training) are checked in a second compiled call, only at the events
+that have any: the same layers with every BatchNormalization on the probe's batch statistics, as
+the network that trains normalizes, and every other layer in inference (no dropout or
+augmentation), inside a ``keras.StatelessScope`` so the moving statistics are never updated.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 from actlog.backend import compile_function, to_host
 from actlog.cka import conv_features
 from actlog.extract import FeatureExtractor, FeatureMapError, not_a_feature_map
+from actlog.graph import model_graph
 from actlog.kernels import layer_kernel
 from actlog.layers import LayerRef, is_channels_first
 from actlog.measure import is_nonnegative
@@ -39,12 +46,15 @@ class Captured:
         sums: measured layer path -> :func:`actlog.stats.filter_sums` of its output.
         kernels: layer path -> its kernel.
         features: layer path -> :func:`actlog.cka.conv_features` of its output.
+        batch_stat_max: checked layer path -> each filter's maximum with batch statistics
+            (only at events where a checked layer had a filter at the floor).
     """
 
     maps: dict[str, np.ndarray] = field(default_factory=dict)
     sums: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     kernels: dict[str, np.ndarray] = field(default_factory=dict)
     features: dict[str, np.ndarray] = field(default_factory=dict)
+    batch_stat_max: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Capture:
@@ -73,7 +83,10 @@ class Capture:
         self.kernel_refs = _unique([ref for need in needs for ref in need.kernels])
         self.feature_refs = _unique([ref for need in needs for ref in need.features])
         self.channels_first = {ref.path for need in needs for ref in need.channels_first}
+        self.check_refs = _unique([ref for need in needs for ref in need.batch_norm_checks])
         self.samples, self.filters = samples, filters
+        self.model = model
+        self._check_fn: Any = None  # compiled at the first event that needs it
         refs = _unique([*self.map_refs, *self.sum_refs, *self.feature_refs])
         #: The feature model of every layer read (its ``method``: "graph" or "recorder").
         self.extractor = FeatureExtractor(model, refs, compile=False) if refs else None
@@ -92,7 +105,31 @@ class Capture:
                              for path, per in sums.items()}  # fmt: skip
             captured.features = {path: to_host(value) for path, value in features.items()}
         captured.kernels = {ref.path: layer_kernel(ref.layer) for ref in self.kernel_refs}
+        if any(not np.all(captured.sums[ref.path]["max"] > 0) for ref in self.check_refs):
+            if self._check_fn is None:  # a second trace of the model, once
+                graph = model_graph(self.model, batch_norm_training=True)
+                self._check_model = graph.feature_model(self.check_refs)
+                self._check_fn = compile_function(self._check, state=self.model.variables)
+            captured.batch_stat_max = {path: to_host(value)
+                                       for path, value in self._check_fn(x).items()}  # fmt: skip
         return captured
+
+    def _check(self, x: Any) -> dict[str, Any]:
+        """Inside a compiled call: each checked layer's per-filter maximum with every
+        BatchNormalization on batch statistics, the moving statistics left as they are."""
+        feature_model = self._check_model
+        # The variables' values as they are here (under JAX, the compiled call's arguments):
+        # a StatelessScope holds them and drops the moving-statistics updates.
+        mapping = [(v, v.value) for v in feature_model.variables]
+        with keras.StatelessScope(state_mapping=mapping):
+            outputs = keras.tree.flatten(feature_model(x))  # no training flag: each layer's own
+        maxima = {}
+        for ref, output in zip(self.check_refs, outputs, strict=True):
+            if is_channels_first(ref.layer) or ref.path in self.channels_first:
+                output = keras.ops.moveaxis(output, 1, -1)
+            flat = keras.ops.reshape(keras.ops.cast(output, "float32"), (-1, output.shape[-1]))
+            maxima[ref.path] = keras.ops.max(flat, axis=0)
+        return maxima
 
     def _run(self, x: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """Inside the compiled call: the forward pass, then each output cut down."""

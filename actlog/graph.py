@@ -21,6 +21,7 @@ and :attr:`ModelGraph.reason` says why; its layers are read by recording their c
 
 from __future__ import annotations
 
+import inspect
 import logging
 import weakref
 from collections.abc import Sequence
@@ -56,7 +57,11 @@ class ModelGraph:
         inputs: the fresh ``keras.Input`` structure the trace started from (None if untraced).
     """
 
-    def __init__(self, model: keras.Model) -> None:
+    def __init__(self, model: keras.Model, batch_norm_training: bool = False) -> None:
+        #: Traced with every BatchNormalization on batch statistics (``training=True``) and
+        #: every other layer that takes ``training`` in inference: how the network that trains
+        #: normalizes, with no dropout or augmentation (see :mod:`actlog.capture`).
+        self.batch_norm_training = batch_norm_training
         self.refs: list[LayerRef] = list(walk_layers(model))
         self._refs_by_layer: dict[int, LayerRef] = {}
         for ref in self.refs:
@@ -146,6 +151,23 @@ class ModelGraph:
                 continue
             return ref
 
+    def behind_batch_norm(self, layer: Any) -> bool:
+        """Whether a BatchNormalization feeds ``layer``, directly or through others (False for
+        an untraced model)."""
+        seen: set[int] = set()
+        stack = [layer]
+        while stack:
+            op = stack.pop()
+            for tensor in self._inputs_of.get(id(op), ()):
+                source = self._producer.get(id(tensor))
+                if source is None or id(source) in seen:
+                    continue
+                if isinstance(source, keras.layers.BatchNormalization):
+                    return True
+                seen.add(id(source))
+                stack.append(source)
+        return False
+
     def feature_model(self, refs: Sequence[LayerRef]) -> keras.Model:
         """A model from the traced inputs to the chosen layers' outputs, sharing every layer
         and weight with the original. Builds no new trace: nothing is added to the layers.
@@ -203,6 +225,8 @@ class ModelGraph:
         if isinstance(op, keras.Model) and _is_graph_model(op):
             output = self._trace(op, args[0])
         else:
+            if self.batch_norm_training and _takes_training(op):
+                kwargs = {**kwargs, "training": isinstance(op, keras.layers.BatchNormalization)}
             output = op(*args, **kwargs)
             tensors = [t for t in keras.tree.flatten((args, kwargs)) if _is_symbolic(t)]
             if id(op) not in self._inputs_of:
@@ -216,6 +240,14 @@ class ModelGraph:
         self._ops[id(op)] = op
         self._outputs.setdefault(id(op), output)
         return output
+
+
+def _takes_training(op: Any) -> bool:
+    call = getattr(op, "call", None)
+    try:
+        return call is not None and "training" in inspect.signature(call).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _is_symbolic(value: Any) -> bool:
@@ -252,9 +284,11 @@ def _fresh_inputs(model: keras.Model) -> Any:
 _graphs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def model_graph(model: keras.Model) -> ModelGraph:
+def model_graph(model: keras.Model, batch_norm_training: bool = False) -> ModelGraph:
     """The graph of ``model``, traced at the first call and cached while the model lives (and
     keeps its layers and built state), so repeated use neither re-traces nor grows it.
+    ``batch_norm_training`` gives the trace whose BatchNormalization layers use batch
+    statistics (:attr:`ModelGraph.batch_norm_training`), cached beside it.
 
     Example:
         ```python
@@ -264,9 +298,9 @@ def model_graph(model: keras.Model) -> ModelGraph:
         ```
     """
     key = (bool(model.built), tuple(id(ref.layer) for ref in walk_layers(model)))
-    cached = _graphs.get(model)
+    cached = _graphs.setdefault(model, {}).get(batch_norm_training)
     if cached is not None and cached[0] == key:
         return cached[1]
-    graph = ModelGraph(model)
-    _graphs[model] = (key, graph)
+    graph = ModelGraph(model, batch_norm_training)
+    _graphs[model][batch_norm_training] = (key, graph)
     return graph

@@ -65,6 +65,9 @@ class MeasurePoint:
     #: The output at ``at`` has its channels on axis 1 although that layer does not say so (an
     #: activation or BatchNormalization after a ``channels_first`` conv).
     channels_first: bool = False
+    #: A BatchNormalization comes before ``at``: inference (moving statistics) and training
+    #: (batch statistics) can disagree on which filters are dead there.
+    behind_batch_norm: bool = False
 
 
 def measure_points(
@@ -73,14 +76,12 @@ def measure_points(
     """For each chosen layer, where its statistics are measured and whether filters can be
     dead there: ``"activation"``: after the activation where the layer's own is linear (see
     :meth:`actlog.graph.ModelGraph.activation_point`); ``"layer"``: the layer itself."""
-    if measure_at == "layer":
-        points = list(refs)
-    else:
-        graph = model_graph(model)
-        points = [graph.activation_point(ref) for ref in refs]
+    graph = model_graph(model)
+    points = list(refs) if measure_at == "layer" else [graph.activation_point(r) for r in refs]
     return [
         MeasurePoint(point, rectifier_floor(point.layer),
-                     is_channels_first(ref.layer) and not is_channels_first(point.layer))
+                     is_channels_first(ref.layer) and not is_channels_first(point.layer),
+                     graph.behind_batch_norm(point.layer))
         for ref, point in zip(refs, points, strict=True)
     ]  # fmt: skip
 

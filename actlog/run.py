@@ -134,7 +134,8 @@ class LoggingRun:
         if not writing:
             return
         event = Event(step, captured.maps, captured.sums, captured.kernels, collected,
-                      features=captured.features, logs=dict(logs or {}))
+                      features=captured.features, logs=dict(logs or {}),
+                      batch_stat_max=captured.batch_stat_max)
         self.last_step = step
         assert self._worker is not None
         self._worker.submit(functools.partial(self._write_event, due, event),

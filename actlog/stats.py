@@ -38,6 +38,9 @@ class LayerStats:
         filters: the number of filters (channels).
         filter_mean_abs: mean |activation| per filter (finite values only).
         floor: the rectifier's floor the output was measured at, or None.
+        dead_inference: behind a BatchNormalization, the filters at the floor in inference
+            (moving statistics), of which ``dead`` keeps those also at the floor with batch
+            statistics (see :mod:`actlog.capture`); else the same as ``dead``.
     """
 
     dead: list[int]
@@ -50,6 +53,7 @@ class LayerStats:
     filters: int
     filter_mean_abs: np.ndarray = field(repr=False)
     floor: float | None = 0.0
+    dead_inference: list[int] | None = None
 
     def as_dict(self) -> dict:
         """The statistics as plain Python values (without the per-filter array)."""

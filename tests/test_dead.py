@@ -154,3 +154,51 @@ def test_a_channels_first_layer_is_measured_per_channel_after_its_activation(tmp
     model.compile("sgd", "mse")
     model.fit(x, np.zeros((4, 2)), epochs=1, verbose=0, callbacks=[logger])
     assert logger.latest_stats["cf"].dead == [1] and logger.latest_stats["cf"].filters == 2
+
+
+def test_a_filter_live_in_training_is_not_called_dead(tmp_path, recwarn):
+    """conv -> BatchNormalization -> ReLU after a few steps on inputs with a large mean: the
+    moving statistics (momentum 0.99) still sit near their start, so inference puts many
+    filters at the floor that batch statistics, as training normalizes, keep live. Dead means
+    at the floor both ways; each count against the slow reference computed here by hand."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((10, 10, 1))
+    h = keras.layers.Conv2D(32, 3, name="conv")(inputs)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.ReLU(name="relu")(h)
+    out = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(h))
+    model = keras.Model(inputs, out)
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = (10.0 + rng.random((32, 10, 10, 1))).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    logger = actlog.ActivationLogger(x[:8], log_dir=tmp_path, layers=["conv"], verbose=0)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[logger])
+
+    bn = model.get_layer("bn")
+    moving = [keras.ops.convert_to_numpy(v).copy() for v in (bn.moving_mean, bn.moving_variance)]
+    conv = actlog.extract(model, x[:8], layers=["conv"])["conv"].astype(np.float64)
+    gamma, beta = (keras.ops.convert_to_numpy(v) for v in (bn.gamma, bn.beta))
+    flat = conv.reshape(-1, conv.shape[-1])
+
+    def dead(mean, var):
+        return {int(i) for i in np.flatnonzero(
+            (gamma * (flat - mean) / np.sqrt(var + bn.epsilon) + beta).max(0) <= 0)}
+
+    in_inference = dead(*moving)
+    in_training = dead(flat.mean(0), flat.var(0))
+    assert len(in_inference) >= 4 and len(in_inference - in_training) >= 4  # the case at hand
+    scalars = read_scalars(tmp_path)
+    assert scalars["dead_filters_inference/conv"][1] == pytest.approx(len(in_inference) / 32)
+    both = in_inference & in_training
+    assert scalars["dead_filters/conv"][1] == pytest.approx(len(both) / 32)
+    assert logger.latest_stats["conv"].dead == sorted(both)
+    assert logger.latest_stats["conv"].dead_inference == sorted(in_inference)
+    warned = [str(w.message) for w in recwarn.list if "dead filters" in str(w.message)]
+    assert bool(warned) == (len(both) / 32 >= 0.1)  # never for filters live in training
+    # the check left the moving statistics as they were
+    logger.set_model(model)
+    logger.on_epoch_end(2)
+    logger.on_train_end()
+    assert all(np.array_equal(before, keras.ops.convert_to_numpy(v)) for before, v in
+               zip(moving, (bn.moving_mean, bn.moving_variance), strict=True))  # fmt: skip

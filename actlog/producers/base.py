@@ -72,6 +72,9 @@ class Needs:
         channels_first: layers among ``maps`` and ``sums`` whose outputs have the channels on
             axis 1 although the layer does not say so (see
             :attr:`actlog.measure.MeasurePoint.channels_first`).
+        batch_norm_checks: layers among ``sums`` behind a BatchNormalization whose filters at
+            the floor (0) are checked with batch statistics, as training normalizes (see
+            :class:`actlog.capture.Capture`).
     """
 
     maps: tuple[LayerRef, ...] = ()
@@ -81,6 +84,7 @@ class Needs:
     kernels: tuple[LayerRef, ...] = ()
     channels_first: tuple[LayerRef, ...] = ()
     features: tuple[LayerRef, ...] = ()
+    batch_norm_checks: tuple[LayerRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,9 @@ class Event:
             each layer's dead filters under ``"dead"``).
         features: layer path -> its ``(rows, channels)`` features (see :attr:`Needs.features`).
         logs: Keras's logs of the epoch (loss and metrics); empty at step -1.
+        batch_stat_max: layer path -> each filter's maximum with BatchNormalization on batch
+            statistics (see :attr:`Needs.batch_norm_checks`), at the events where some filter
+            of a checked layer was at the floor in inference.
     """
 
     step: int
@@ -109,6 +116,7 @@ class Event:
     facts: dict[str, Any] = field(default_factory=dict)
     features: Mapping[str, np.ndarray] = field(default_factory=dict)
     logs: Mapping[str, Any] = field(default_factory=dict)
+    batch_stat_max: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 class Producer:

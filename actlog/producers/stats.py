@@ -3,6 +3,10 @@ filters with since when each has been dead (see :mod:`actlog.stats` for the defi
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
 from actlog.layers import LayerRef
 from actlog.measure import MeasurePoint, measure_points
 from actlog.producers.base import Event, Needs, Producer, Setup
@@ -39,7 +43,9 @@ class StatsProducer(Producer):
 
     def needs(self) -> Needs:
         return Needs(sums=tuple(point.at for point in self.measured),
-                     channels_first=tuple(p.at for p in self.measured if p.channels_first))
+                     channels_first=tuple(p.at for p in self.measured if p.channels_first),
+                     batch_norm_checks=tuple(p.at for p in self.measured
+                                             if p.behind_batch_norm and p.floor is not None))
 
 
     def produce(self, event: Event) -> list[Record]:
@@ -64,6 +70,12 @@ class StatsProducer(Producer):
             ]
             if stats.dead_fraction is None:
                 continue  # no rectifier: no dead state, no frames, no table
+            if point.behind_batch_norm:
+                stats = self._dead_in_training(stats, event.batch_stat_max.get(point.at.path))
+                self.latest[ref.path] = stats
+                per_filter[ref.path].update(dead=stats.dead, dead_inference=stats.dead_inference)
+                records.append(Scalar(self.tag("dead_filters_inference", ref.path),
+                                      len(stats.dead_inference) / max(stats.filters, 1)))
             dead_by_layer[ref.path], measured_at[ref.path] = stats.dead, point.at.path
             since = self.dead_since.setdefault(ref.path, {})
             for index in list(since):
@@ -78,6 +90,16 @@ class StatsProducer(Producer):
             ]
         return records
 
+    @staticmethod
+    def _dead_in_training(stats: LayerStats, batch_max: np.ndarray | None) -> LayerStats:
+        """Behind a BatchNormalization: dead only where also at the floor with batch
+        statistics, as the network that trains normalizes; what inference alone found is kept
+        in :attr:`LayerStats.dead_inference`."""
+        floor = stats.floor or 0.0
+        dead = [] if batch_max is None else [i for i in stats.dead if not batch_max[i] > floor]
+        return dataclasses.replace(stats, dead=dead, dead_inference=stats.dead,
+                                   dead_fraction=len(dead) / max(stats.filters, 1))  # fmt: skip
+
     def dead_summary(self, fraction: float, worst: int = 3) -> str | None:
         """A few lines on the layers whose share of dead filters in the last event is at least
         ``fraction`` (how many, the worst few, where the tables are), or None if there is
@@ -90,6 +112,7 @@ class StatsProducer(Producer):
         )  # fmt: skip
         if not dying:
             return None
+        gap = sum(len(s.dead_inference or []) - len(s.dead) for s in rectified.values())
         named = ", ".join(
             f"{path} ({len(stats.dead)}/{stats.filters} = {share:.0%})"
             for share, path, stats in dying[:worst]
@@ -100,5 +123,8 @@ class StatsProducer(Producer):
             f"probe sample); the most: {named}. Each layer's table of dead filters is logged "
             "under dead_filter_list/<layer>. A lower learning rate, LeakyReLU or a different "
             "initialization may help; a bigger probe makes sure."
+            + (f" {gap} more filters are at the floor only with BatchNormalization's moving "
+               "statistics, which lag behind training: they are live in the network that trains "
+               "and not counted (dead_filters_inference/<layer>)." if gap > 0 else "")
         )
 

@@ -62,6 +62,8 @@ class TimelineProducer(Producer):
         records: list[Record] = []
         for ref, point in zip(self.layers, self.measured, strict=True):
             rates, dead = filter_on_rates(event.sums[point.at.path], point.floor)
+            if ref.path in event.facts.get("dead", {}):  # the statistics' verdict (see stats)
+                dead = np.isin(np.arange(len(dead)), event.facts["dead"][ref.path])
             history = self.history[ref.path]
             history.append((rates, dead))
             image, layout = render_timeline(

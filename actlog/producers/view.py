@@ -95,12 +95,12 @@ def _static(ref: LayerRef, setup: Setup, position: int | None) -> dict[str, Any]
 def _filters(facts: Mapping[str, Any]) -> dict[str, Any]:
     """Per-filter numbers of one layer, compact: on-rates in thousandths, maxima to 4
     significant digits (NaN: null; a maximum of -inf means no finite value)."""
-    return {
-        "measured_at": facts["measured_at"],
-        "dead_applies": facts["floor"] is not None,
-        "filters": {"on_rate": permille(facts["on_rate"]), "max": rounded(facts["max"]),
-                    "dead": list(facts["dead"]), "dormant": list(facts["dormant"])},
-    }
+    filters = {"on_rate": permille(facts["on_rate"]), "max": rounded(facts["max"]),
+               "dead": list(facts["dead"]), "dormant": list(facts["dormant"])}
+    if facts.get("dead_inference") is not None:  # behind a BatchNormalization (see stats)
+        filters["dead_inference"] = list(facts["dead_inference"])
+    return {"measured_at": facts["measured_at"], "dead_applies": facts["floor"] is not None,
+            "filters": filters}
 
 
 def _logs(logs: Mapping[str, Any] | None) -> dict[str, float | None]:

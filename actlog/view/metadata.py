@@ -20,7 +20,9 @@ The document of one event (version 1)::
         "grid": {"count": 32, "cols": 6, "height": 26, "width": 26,          # the tile layout
                  "total": 32, "origins": [[top, left], ...], "per_sample": false},
         "filters": {"on_rate": [812, ...], "max": [1.93, ...],   # per filter; on-rate in
-                    "dead": [3, 17], "dormant": [3, 9, 17]},     # thousandths, null: NaN
+                    "dead": [3, 17], "dormant": [3, 9, 17],      # thousandths, null: NaN
+                    "dead_inference": [3, 5, 17]},  # behind a BatchNormalization: dead with
+                                                    # the moving statistics (dead: with both)
         "convergence": {"previous": 0.998, "first": 0.91, "settled_since": 2},
         "layouts": {"weights": {...}, "maximized": {...}, "overlays": {...}}
       }, ...]
