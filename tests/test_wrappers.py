@@ -188,11 +188,8 @@ def test_model_pins_one_sub_model_and_a_wrong_pin_or_probe_says_what_there_is(tm
         actlog.ActivationLogger(probe, model=3)
 
 
-@pytest.mark.tensorflow
-def test_a_vae_logs_its_encoder_for_an_image_probe(tmp_path):
-    """keras-io's VAE: encoder and decoder, its own train_step, no call()."""
-    import tensorflow as tf
-
+def encoder_decoder():
+    """keras-io's VAE parts: an encoder of two outputs (mean, log-variance) and a decoder."""
     inputs = keras.Input((12, 12, 1))
     h = layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="enc_conv")(inputs)
     h = layers.Flatten()(h)
@@ -201,27 +198,49 @@ def test_a_vae_logs_its_encoder_for_an_image_probe(tmp_path):
     d = layers.Reshape((6, 6, 1))(layers.Dense(36, activation="relu")(latent))
     d = layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid",
                                name="dec_up")(d)  # fmt: skip
-    decoder = keras.Model(latent, d, name="decoder")
+    return encoder, keras.Model(latent, d, name="decoder")
 
-    class VAE(keras.Model):
-        def __init__(self, encoder, decoder):
-            super().__init__()
-            self.encoder, self.decoder = encoder, decoder
 
-        def train_step(self, data):
-            with tf.GradientTape() as tape:
-                mean, log_var = self.encoder(data)
-                z = mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
-                loss = tf.reduce_mean((self.decoder(z) - data) ** 2) + 1e-3 * tf.reduce_mean(
-                    -0.5 * (1 + log_var - mean**2 - tf.exp(log_var)))  # fmt: skip
-            grads = tape.gradient(loss, self.trainable_weights)
-            self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
-            return {"loss": loss}
+class VAE(keras.Model):
+    """keras-io's VAE: no call(); its own train_step (TensorFlow's GradientTape there)."""
 
-    vae = VAE(encoder, decoder)
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            mean, log_var = self.encoder(data)
+            z = mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
+            loss = tf.reduce_mean((self.decoder(z) - data) ** 2) + 1e-3 * tf.reduce_mean(
+                -0.5 * (1 + log_var - mean**2 - tf.exp(log_var)))  # fmt: skip
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
+        return {"loss": loss}
+
+
+@pytest.mark.tensorflow
+def test_a_vae_fit_logs_its_encoder_for_an_image_probe(tmp_path):
+    vae = VAE(*encoder_decoder())
     vae.compile(keras.optimizers.Adam(1e-2))
     x, _ = digits()
     logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, stats=False, verbose=0)
     vae.fit(x, epochs=2, batch_size=8, verbose=0, callbacks=[logger])
     assert logger.layer_paths == ["encoder/enc_conv"]
     assert sorted(read_images(tmp_path)["activations/encoder/enc_conv"]) == [-1, 0, 1]
+
+
+@pytest.mark.parametrize(("probe_shape", "read"), [
+    ((2, 12, 12, 1), ["encoder/enc_conv"]), ((2, 2), ["decoder/dec_up"])])  # fmt: skip
+def test_a_vae_is_read_through_its_encoder_or_its_decoder(probe_shape, read, tmp_path):
+    vae = VAE(*encoder_decoder())
+    probe = np.random.default_rng(0).random(probe_shape, dtype=np.float32)
+    logger = actlog.ActivationLogger(probe, log_dir=tmp_path, stats=False, verbose=0)
+    logger.set_model(vae)
+    logger.on_train_begin()
+    logger.on_epoch_end(0)
+    logger.on_train_end()
+    assert logger.layer_paths == read
+    assert sorted(read_images(tmp_path)[f"activations/{read[0]}"]) == [-1, 0]
