@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import time
@@ -11,6 +12,7 @@ import urllib.request
 
 import mlflow
 import numpy as np
+import pytest
 
 import train_example
 from actlog.reader import decode_png, read_images
@@ -63,14 +65,18 @@ def test_the_printed_tensorboard_command_works_as_printed(tmp_path, monkeypatch,
            if key not in ("VIRTUAL_ENV", "PYTHONPATH")}  # fmt: skip
     env["PATH"] = "/usr/bin:/bin"  # no virtual environment on the PATH
     port = free_port()
+    # its own process group: stopping the shell alone would leave TensorBoard running
     server = subprocess.Popen(f"{command} --host 127.0.0.1 --port {port}", shell=True, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)  # fmt: skip
     try:
         listing = wait_for_json(f"http://127.0.0.1:{port}/data/plugins_listing", server)
         assert listing["actlog"]["enabled"] is True
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    with pytest.raises(ProcessLookupError):  # nothing of it is left
+        os.killpg(server.pid, 0)
 
 
 def free_port():
