@@ -259,7 +259,7 @@ class ActivationLogger(keras.callbacks.Callback):
         if probe is None:
             probe = make_probe(self._probe_source, self.options.probe_size, self.model)
         self._probe = probe
-        self._target = self._watched(probe)
+        self._target = watched_model(self.model, probe, self._pin)
         refs = select_layers(self._target, self.options.layers)
         same = self._run is not None and self._run_model is self.model and (
             [ref.layer for ref in refs] == [ref.layer for ref in self._refs])
@@ -315,17 +315,6 @@ class ActivationLogger(keras.callbacks.Callback):
         summary = stats.dead_summary(self.options.dead_warn_fraction) if stats else None
         if summary:
             warnings.warn(summary, RuntimeWarning, stacklevel=2)
-
-    def _watched(self, probe: Probe) -> keras.Model:
-        """The model whose layers are read (see :mod:`actlog.targets`): a view over the
-        sub-models of a wrapper (no ``call``, or not built while its sub-models are) or the
-        pinned one, else the model itself."""
-        model, pin = self.model, self._pin
-        unbuilt_wrapper = not model.built and bool(sub_models(model)) and all(
-            sub.built for sub in sub_models(model))
-        if pin is None and not unbuilt_wrapper:
-            return watched_model(model, probe)
-        return watched_model(model, probe, pin, wrapper=True)
 
     def flush(self) -> None:
         """Waits until every captured event has been written and flushed."""

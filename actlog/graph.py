@@ -190,7 +190,7 @@ class ModelGraph:
             for layer in model.layers:
                 x = self._call(layer, x)
             return x
-        if not _is_graph_model(model):
+        if not is_graph_model(model):
             raise NotTraceable(f"{model.name} is a subclassed model")
         # The first call of each of this model's operations, by the tensors of the model's own
         # graph (``op.output`` is an operation's first call), maps its outputs to the trace.
@@ -222,7 +222,7 @@ class ModelGraph:
         return outputs[0] if len(outputs) == 1 else outputs
 
     def _call(self, op: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(op, keras.Model) and _is_graph_model(op):
+        if isinstance(op, keras.Model) and is_graph_model(op):
             output = self._trace(op, args[0])
         else:
             if self.batch_norm_training and _takes_training(op):
@@ -259,7 +259,9 @@ def _has_linear_activation(layer: keras.layers.Layer) -> bool:
     return activation is None or activation is keras.activations.linear
 
 
-def _is_graph_model(model: keras.Model) -> bool:
+def is_graph_model(model: keras.Model) -> bool:
+    """Whether ``model`` is a Sequential, or a model with symbolic inputs and outputs (a
+    Functional one), rather than a subclassed model."""
     if isinstance(model, keras.Sequential):
         return True
     try:
@@ -269,7 +271,7 @@ def _is_graph_model(model: keras.Model) -> bool:
 
 
 def _fresh_inputs(model: keras.Model) -> Any:
-    if not _is_graph_model(model):
+    if not is_graph_model(model):
         raise NotTraceable(f"{model.name} is a subclassed model")
     try:
         structure = model.input if not isinstance(model, keras.Sequential) else model.inputs[0]

@@ -12,14 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actlog.images import (
-    TileLayout,
-    colormap_lut,
-    display_image,
-    grid_layout,
-    resize_nearest,
-    tile,
-)
+from actlog.images import colormap_lut, display_image, resize_nearest, tile
+from actlog.layout import TileLayout, grid_layout
 
 
 @dataclass(frozen=True)

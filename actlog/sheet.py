@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from actlog.images import grid_shape
+from actlog.layout import grid_shape
 
 STRIP_BACKGROUND = 0  # black strip ...
 STRIP_TEXT = 255  # ... with white text

@@ -24,6 +24,7 @@ from typing import Any
 
 import keras
 
+from actlog.graph import is_graph_model
 from actlog.probe import Probe, fit_probe_to_model
 
 #: A sub-model to read, given as the model object or its name.
@@ -38,9 +39,17 @@ def sub_models(model: keras.Model) -> list[keras.Model]:
 
 
 def is_wrapper(model: keras.Model) -> bool:
-    """Whether ``model`` is a subclassed model whose ``call`` does not exist (it trains through
-    its own ``train_step``) and which holds sub-models to read instead."""
-    return not _has_graph(model) and not _has_own_call(model) and bool(sub_models(model))
+    """Whether ``model`` is a subclassed model holding sub-models to read instead of it: it has
+    no ``call`` (it trains through its own ``train_step``), or it holds nothing but sub-models
+    and has not been built while they are (a Distiller with its own ``compute_loss`` is never
+    built by ``fit``). A subclassed model with layers of its own beside a backbone is read
+    through its ``call``."""
+    subs = sub_models(model)
+    if is_graph_model(model) or not subs:
+        return False
+    only_models = len(subs) == len(model.layers)
+    return not _has_own_call(model) or (
+        only_models and not model.built and all(sub.built for sub in subs))
 
 
 def watched_model(model: keras.Model, probe: Probe, pin: Pin = None,
@@ -118,15 +127,6 @@ def _input_shapes(model: keras.Model) -> Any:
     except (AttributeError, ValueError):
         return "an input it has not been built for"
     return shapes[0] if len(shapes) == 1 else shapes
-
-
-def _has_graph(model: keras.Model) -> bool:
-    if isinstance(model, keras.Sequential):
-        return True
-    try:
-        return bool(model.inputs) and bool(model.outputs)
-    except (AttributeError, ValueError):
-        return False
 
 
 def _has_own_call(model: keras.Model) -> bool:

@@ -13,8 +13,8 @@ from actlog.images import (
     render_grids,
     resize_nearest,
     tile,
-    tile_size,
 )
+from actlog.layout import tile_size
 
 
 def ramp_maps(batch=2, h=4, w=4, channels=3):

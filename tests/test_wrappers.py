@@ -244,3 +244,26 @@ def test_a_vae_is_read_through_its_encoder_or_its_decoder(probe_shape, read, tmp
     logger.on_train_end()
     assert logger.layer_paths == read
     assert sorted(read_images(tmp_path)[f"activations/{read[0]}"]) == [-1, 0]
+
+
+def test_a_subclassed_model_with_a_backbone_and_its_own_convs_is_read_through_its_call(tmp_path):
+    """Not a wrapper: a subclassed transfer model (a backbone and a conv of its own) is read
+    through its call once built, every conv layer, the backbone's included."""
+
+    class Transfer(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.backbone = convnet("backbone", 4)
+            self.own = layers.Conv2D(1, 3, padding="same", activation="relu", name="own_conv")
+
+        def call(self, x):
+            return self.backbone(self.own(x))
+
+    model = Transfer()
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = digits()
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path, stats=False, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[logger])
+    # in the order Keras tracks the attributes: the backbone was assigned first
+    assert logger.layer_paths == ["backbone/backbone_conv_a", "backbone/backbone_conv_b",
+                                  "own_conv"]

@@ -12,7 +12,8 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
-from actlog.images import NONFINITE_RGB, check_cmap, grid_shape
+from actlog.images import NONFINITE_RGB, check_cmap
+from actlog.layout import grid_shape
 
 
 def grid_figure(

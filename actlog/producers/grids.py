@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from actlog.graph import ModelGraph
-from actlog.images import GridRenderer, tile_size
+from actlog.images import GridRenderer
 from actlog.layers import LayerRef
+from actlog.layout import tile_size
 from actlog.options import LoggerOptions
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.records import ImageSet, Record, Scalar

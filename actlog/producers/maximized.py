@@ -9,8 +9,9 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
-from actlog.images import TileLayout, image_grid
+from actlog.images import image_grid
 from actlog.layers import LayerRef
+from actlog.layout import TileLayout
 from actlog.maximize import FilterMaximizer, Maximized
 from actlog.options import LoggerOptions
 from actlog.producers.base import Event, Needs, Producer, Setup

@@ -3,9 +3,9 @@ tile layout goes to ``event.facts["layouts"]["weights"]``."""
 
 from __future__ import annotations
 
-from actlog.images import TileLayout
 from actlog.kernels import kernel_images, kernel_variable
 from actlog.layers import LayerRef
+from actlog.layout import TileLayout
 from actlog.options import LoggerOptions
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.producers.grids import BYTES_PER_PIXEL
