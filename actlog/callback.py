@@ -240,6 +240,13 @@ class ActivationLogger(keras.callbacks.Callback):
         return None if self._run is None else self._run.worker_stats
 
     @property
+    def background_seconds(self) -> dict[str, float]:
+        """Seconds the background writer spent in the last run, per producer (``"grids"``,
+        ``"stats"``, ``"timeline"``, ``"convergence"``, ...) and per sink (``"sink
+        tensorboard"``, its PNG encoding included; see ``TensorBoardSink.encode_seconds``)."""
+        return {} if self._run is None else dict(self._run.seconds)
+
+    @property
     def latest_stats(self) -> dict[str, Any]:
         """The statistics of the last logged event, per layer path (see :mod:`actlog.stats`)."""
         stats = self._run.producer(StatsProducer) if self._run else None

@@ -146,8 +146,11 @@ class Capture:
         for ref in self.map_refs:
             output = outputs[ref.path]
             if ref.path not in self.full:
-                output = _decimate(output[: self.samples, ..., : self.filters],
-                                   self.strides.get(ref.path, 1))  # fmt: skip
+                output = output[: self.samples, ..., : self.filters]
+            if len(output.shape) > 4:  # volumes and sequences of maps: their projection only
+                output = project(output)
+            if ref.path not in self.full:
+                output = _decimate(output, self.strides.get(ref.path, 1))
             maps[ref.path] = output
         sums = {
             ref.path: filter_sums(keras.ops.cast(outputs[ref.path], "float32"), keras.ops,
@@ -157,6 +160,18 @@ class Capture:
         features = {ref.path: conv_features(outputs[ref.path], keras.ops)
                     for ref in self.feature_refs}  # fmt: skip
         return maps, sums, features
+
+
+def project(maps: Any) -> Any:
+    """The maximum of ``(batch, depth or time..., h, w, channels)`` maps over the axes between
+    batch and the last three (as :func:`actlog.images.feature_maps` shows them), inside the
+    capture so a volume never leaves the device whole. A NaN or infinity anywhere along them
+    gives NaN there: it is drawn and counted as on the host (a maximum alone need not carry
+    NaN on every CPU)."""
+    axes = tuple(range(1, len(maps.shape) - 3))
+    peak = keras.ops.max(maps, axis=axes)
+    bad = keras.ops.any(keras.ops.logical_not(keras.ops.isfinite(maps)), axis=axes)
+    return keras.ops.where(bad, float("nan"), peak)
 
 
 def _decimate(maps: Any, stride: int) -> Any:

@@ -12,6 +12,7 @@ Neither ``flush`` nor ``close`` waits for ever: after :data:`FLUSH_TIMEOUT` or
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import functools
 import logging
@@ -69,6 +70,9 @@ class LoggingRun:
         self.failures, self.max_pending = failures, max_pending
         #: The logged layers (set by :func:`actlog.setup.build_run`).
         self.layers: list[LayerRef] = []
+        #: Seconds the background writer spent per producer (by name) and per sink
+        #: (``"sink <name>"``, encoding included), over the run: what ``bench/fit.py`` reports.
+        self.seconds: collections.Counter[str] = collections.Counter()
         self.last_step: int | None = None
         self._worker: BackgroundWorker | None = None
         self._started = False
@@ -192,7 +196,9 @@ class LoggingRun:
     def _write_event(self, producers: list[Producer], event: Event) -> None:
         """On the background thread: each producer's records, written to each sink."""
         for producer in producers:
+            start = time.perf_counter()
             event.records.extend(producer.produce(event))
+            self.seconds[producer.name] += time.perf_counter() - start
         self._write(event.records, event.step)
 
     def _write_final(self, producers: list[Producer]) -> None:
@@ -202,11 +208,12 @@ class LoggingRun:
 
     def _write(self, records: list[Record], step: int) -> None:
         sinks = [sink for sink in self.sinks if sink.enabled]
-        for record in records:
-            for sink in sinks:
-                self._call(sink, f"writing step {step} to", sink.write, record, step)
         for sink in sinks:
+            start = time.perf_counter()
+            for record in records:
+                self._call(sink, f"writing step {step} to", sink.write, record, step)
             self._call(sink, f"flushing step {step} to", sink.flush)
+            self.seconds[f"sink {sink.name}"] += time.perf_counter() - start
 
     def _call(self, sink: Sink, doing: str, action: Any, *args: Any) -> None:
         """On the background thread: ``action(*args)`` guarded, with the writer's

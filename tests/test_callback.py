@@ -381,3 +381,37 @@ def test_every_option_reaches_the_logger_options_under_its_own_name():
     logger = actlog.ActivationLogger(models.digit_data(2)[0], **given)
     for name, value in given.items():
         assert getattr(logger.options, name) == value, name
+
+
+def test_volumes_leave_the_device_projected_with_their_nan(tmp_path):
+    """A Conv3D's maps are projected over depth inside the capture (a volume never leaves the
+    device whole): what the producers get is the host projection of the full output, a NaN
+    anywhere along depth kept as NaN; the logged grid is the one the full volume would give."""
+    from actlog.capture import Capture
+    from actlog.images import render_grids
+    from actlog.producers import Needs
+
+    model = keras.Sequential([keras.Input((6, 8, 8, 1)),
+                              keras.layers.Conv3D(3, 3, padding="same", name="lin3"),
+                              keras.layers.Flatten(), keras.layers.Dense(2)])  # fmt: skip
+    x = np.random.default_rng(0).random((2, 6, 8, 8, 1), dtype=np.float32)
+    refs = actlog.select_layers(model, ["lin3"])
+    captured = Capture(model, [Needs(maps=tuple(refs))])(x)
+    full = actlog.extract(model, x, layers=["lin3"])["lin3"]
+    assert captured.maps["lin3"].shape == (2, 8, 8, 3)  # the depth axis is gone
+    np.testing.assert_allclose(captured.maps["lin3"], full.max(axis=1), rtol=1e-5, atol=1e-6)
+    with_nan = x.copy()
+    with_nan[0, 4, 3, 3, 0] = np.nan  # reaches depth 3..5, rows 2..4, columns 2..4
+    projected = Capture(model, [Needs(maps=tuple(refs))])(with_nan).maps["lin3"]
+    assert np.isnan(projected[0, 2:5, 2:5]).all() and np.isfinite(projected[1]).all()
+    assert np.count_nonzero(np.isnan(projected)) == 3 * 3 * 3
+    logger = actlog.ActivationLogger(x, layers=["lin3"], log_dir=tmp_path, sample_images=True,
+                                     stats=False, convergence=False, verbose=0)  # fmt: skip
+    logger.set_model(model)
+    logger.on_train_begin()
+    logger.on_train_end()
+    expected, _ = render_grids(full, min_tile_size=16)
+    logged = read_images(tmp_path)["activations/lin3"][-1]
+    for sample, png in enumerate(logged):
+        pixels = decode_png(png).reshape(expected.images[sample].shape).astype(int)
+        assert np.abs(pixels - expected.images[sample]).max() <= 1

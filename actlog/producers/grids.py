@@ -61,16 +61,17 @@ class GridsProducer(Producer):
         not, or when its size is unknown): only every so-many pixels need leave the device."""
         graph = self.graph
         shape = tuple(graph.output(ref.layer).shape) if graph.reaches(ref.layer) else ()
-        if len(shape) != 4 or None in shape[1:]:
+        if len(shape) < 4 or None in shape[-3:]:  # 2-D maps, or volumes projected to them
             return 1
         o = self.options
-        count = min(shape[-1], o.max_filters or shape[-1])
+        height, width, channels = shape[-3:]
+        count = min(channels, o.max_filters or channels)
         pixels = self.image_bytes / BYTES_PER_PIXEL[1 if o.cmap is None else 3]
         samples = len(self.captions)
         side = image_side(samples, o.max_image_size, pixels, not o.sample_images)
-        _, tile_h, tile_w = tile_size(count, shape[1], shape[2], False, o.min_tile_size,
+        _, tile_h, tile_w = tile_size(count, height, width, False, o.min_tile_size,
                                       min(side, o.max_image_size))  # fmt: skip
-        return max(1, min(shape[1] // tile_h, shape[2] // tile_w))
+        return max(1, min(height // tile_h, width // tile_w))
 
     def image_count(self) -> int:
         per_layer = len(self.captions) if self.options.sample_images else 1

@@ -83,6 +83,8 @@ class TensorBoardSink(Sink):
         self._verify = False  # check the event file before the next write (set by flush)
         self._lost: tuple[bool, str] | None = None  # the file was lost: (deleted?, its steps)
         self._warned = False
+        #: Seconds spent encoding PNGs (part of the time this sink takes to write).
+        self.encode_seconds = 0.0
 
     @property
     def destination(self) -> str:
@@ -170,7 +172,9 @@ class TensorBoardSink(Sink):
             listed = "\n".join(f"{index}. {caption}" for index, caption in enumerate(captions))
             description = f"{description or ''}\n\n{listed}".strip()
         height, width = images.shape[1:3]
+        start = time.perf_counter()
         pngs = [encode_png(image, self.png_compress_level) for image in images]
+        self.encode_seconds += time.perf_counter() - start
         tensor = tensor_pb2.TensorProto(
             dtype=types_pb2.DT_STRING,
             tensor_shape=tensor_shape_pb2.TensorShapeProto(

@@ -1,0 +1,227 @@
+"""What a whole ``fit`` costs with ``ActivationLogger`` (its defaults) against without: wall-clock
+per epoch, peak memory, and where the background writer's time goes.
+
+Run (from the repository root, with actlog installed)::
+
+    python bench/fit.py                                   # every model, 10 100 500 steps (hours)
+    python bench/fit.py --models demo scratch --steps 10 100 --epochs 3
+    python bench/fit.py --models conv3d --volume 128 --steps 10   # the 128x128x64 volumes
+    python bench/fit.py --quick                           # smoke run: the demo, 10 steps
+
+Models, random weights (seed 0, no download), trained on one random batch repeated (a
+``keras.utils.PyDataset`` of ``--steps`` batches: any number of steps costs no memory), the
+probe the first 8 samples of that batch:
+
+- ``demo``: the demo's digit CNN (``train_example.build_model``), 28x28x1, batch 32;
+- ``scratch``: keras-io's "image classification from scratch" model (separable-conv residual
+  blocks, as its ``make_model``), 96x96x3, batch 16;
+- ``resnet50``: ``keras.applications.ResNet50(weights=None)`` at 224, 10 classes, batch 2;
+- ``conv3d``: keras-io's 3D image classification model (four Conv3D + pooling +
+  BatchNormalization blocks), ``--volume`` (64: 64x64x32 volumes; 128: 128x128x64), batch 2;
+- ``convlstm``: keras-io's next-frame prediction model (three ConvLSTM2D + BatchNormalization,
+  a Conv3D head), 10 frames of 32x32, batch 4.
+
+Each (model, steps) pair runs ``--repeats`` times in each of two fresh processes, without and
+with the logger, alternating which goes first. In each: ``fit`` for ``--epochs`` epochs, the
+epochs' wall-clock seconds from a callback (the first epoch, which compiles, is left out of the
+mean), the peak resident memory (``ru_maxrss``), and with the logger its
+``background_seconds`` (per producer, per sink) and the TensorBoard sink's PNG-encoding seconds,
+per logging event. Progress goes to stderr, Markdown tables to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+MODELS = ("demo", "scratch", "resnet50", "conv3d", "convlstm")
+
+
+def build(name: str, volume: int) -> tuple[Any, tuple[int, ...], int, int]:
+    """The model (compiled), its input shape, batch size and class count."""
+    import keras
+
+    layers = keras.layers
+    keras.utils.set_random_seed(0)
+    if name == "demo":
+        sys.path.insert(0, ROOT)
+        import train_example
+
+        model, shape, batch, classes = train_example.build_model(), (28, 28, 1), 32, 10
+    elif name == "scratch":
+        shape, batch, classes = (96, 96, 3), 16, 2
+        inputs = keras.Input(shape)
+        x = layers.Rescaling(1.0 / 255)(inputs)
+        x = layers.Conv2D(128, 3, strides=2, padding="same")(x)
+        x = layers.Activation("relu")(layers.BatchNormalization()(x))
+        previous = x
+        for size in (256, 512, 728):
+            for _ in range(2):
+                x = layers.Activation("relu")(x)
+                x = layers.BatchNormalization()(layers.SeparableConv2D(size, 3, padding="same")(x))
+            x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+            residual = layers.Conv2D(size, 1, strides=2, padding="same")(previous)
+            x = previous = layers.add([x, residual])
+        x = layers.SeparableConv2D(1024, 3, padding="same")(x)
+        x = layers.Activation("relu")(layers.BatchNormalization()(x))
+        x = layers.Dropout(0.25)(layers.GlobalAveragePooling2D()(x))
+        model = keras.Model(inputs, layers.Dense(classes)(x))
+    elif name == "resnet50":
+        shape, batch, classes = (224, 224, 3), 2, 10
+        inputs = keras.Input(shape)
+        x = keras.applications.ResNet50(weights=None, include_top=False, input_shape=shape)(inputs)
+        model = keras.Model(inputs, layers.Dense(classes)(layers.GlobalAveragePooling2D()(x)))
+    elif name == "conv3d":
+        depth = volume // 2
+        shape, batch, classes = (volume, volume, depth, 1), 2, 2
+        inputs = keras.Input(shape)
+        x = inputs
+        for filters in (64, 64, 128, 256):
+            x = layers.Conv3D(filters, 3, activation="relu")(x)
+            x = layers.BatchNormalization()(layers.MaxPool3D(2)(x))
+        x = layers.Dropout(0.3)(layers.Dense(512, activation="relu")(
+            layers.GlobalAveragePooling3D()(x)))  # fmt: skip
+        model = keras.Model(inputs, layers.Dense(classes)(x))
+    elif name == "convlstm":
+        shape, batch, classes = (10, 32, 32, 1), 4, 0
+        inputs = keras.Input(shape)
+        x = inputs
+        for kernel in (5, 3, 1):
+            x = layers.ConvLSTM2D(32, kernel, padding="same", return_sequences=True,
+                                  activation="relu")(x)  # fmt: skip
+            x = layers.BatchNormalization()(x)
+        model = keras.Model(inputs, layers.Conv3D(1, 3, padding="same",
+                                                  activation="sigmoid")(x))  # fmt: skip
+    else:
+        raise ValueError(name)
+    if classes:
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    else:
+        model.compile("adam", "binary_crossentropy")
+    return model, shape, batch, classes
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One fit in this process; prints one JSON line."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    import keras
+    import numpy as np
+
+    import actlog
+
+    model, shape, batch, classes = build(args.model, args.volume)
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, *shape), dtype=np.float32)
+    y = rng.integers(0, classes, batch) if classes else (x > 0.5).astype(np.float32)
+
+    class Repeat(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return args.steps
+
+        def __getitem__(self, index: int) -> tuple[Any, Any]:
+            return x, y
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            seconds.append(time.perf_counter() - self.start)
+
+    seconds: list[float] = []
+    callbacks: list[Any] = [Clock()]
+    probe = np.concatenate([x] * (-(-8 // batch)))[:8]
+    with tempfile.TemporaryDirectory() as log_dir:
+        logger = None
+        if args.logger:
+            logger = actlog.ActivationLogger(probe, log_dir=log_dir, verbose=0)
+            callbacks.append(logger)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(Repeat(), epochs=args.epochs, verbose=0, callbacks=callbacks)
+        out: dict[str, Any] = {"epoch_seconds": seconds,
+                               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                               / 1024}  # fmt: skip
+        if logger is not None:
+            events = args.epochs + 1  # step -1 and each epoch
+            out["events"] = events
+            out["background"] = {k: v / events for k, v in logger.background_seconds.items()}
+            out["encode"] = sum(getattr(s, "encode_seconds", 0.0) for s in logger.sinks) / events
+            out["layers"] = len(logger.layer_paths)
+    print(json.dumps(out))
+
+
+def run_one(model: str, steps: int, logger: bool, args: argparse.Namespace) -> dict[str, Any]:
+    command = [sys.executable, os.path.abspath(__file__), "--worker", "--model", model,
+               "--steps", str(steps), "--epochs", str(args.epochs), "--volume",
+               str(args.volume)] + (["--logger"] if logger else [])  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{model} steps={steps} logger={logger}: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--steps", nargs="+", type=int, default=[10, 100, 500])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per fit (default 3)")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--volume", type=int, default=64, choices=(64, 128))
+    parser.add_argument("--quick", action="store_true", help="the demo, 10 steps, 2 epochs")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--logger", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        args.steps = args.steps[0]
+        return worker(args)
+    if args.quick:
+        args.models, args.steps, args.epochs = ["demo"], [10], 2
+    print(f"actlog whole-fit cost: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+          f"{args.epochs} epochs per fit (the first left out), {args.repeats} repeat(s), "
+          f"conv3d volumes {args.volume}.\n")
+    print("| model | steps/epoch | epoch s without | epoch s with | with/without | peak RSS "
+          "without MB | with MB | growth MB | background s/event | of which PNG encoding "
+          "| per producer and sink, s/event |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for model in args.models:
+        for steps in args.steps:
+            runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+            for repeat in range(args.repeats):
+                for logger in ((False, True) if repeat % 2 == 0 else (True, False)):
+                    print(f"[{model} {steps} steps] logger={logger} ...", file=sys.stderr,
+                          flush=True)  # fmt: skip
+                    runs[logger].append(run_one(model, steps, logger, args))
+            epoch = {k: statistics.mean(s for r in v for s in r["epoch_seconds"][1:])
+                     for k, v in runs.items()}  # fmt: skip
+            rss = {k: max(r["peak_rss_mb"] for r in v) for k, v in runs.items()}
+            with_runs = runs[True]
+            background = statistics.mean(sum(r["background"].values()) for r in with_runs)
+            encode = statistics.mean(r["encode"] for r in with_runs)
+            parts: dict[str, float] = {}
+            for r in with_runs:
+                for key, value in r["background"].items():
+                    parts[key] = parts.get(key, 0.0) + value / len(with_runs)
+            split = ", ".join(f"{k} {v:.3f}" for k, v in sorted(parts.items(), key=lambda i: -i[1]))
+            print(f"| {model} | {steps} | {epoch[False]:.2f} | {epoch[True]:.2f} | "
+                  f"{epoch[True] / epoch[False]:.3f} | {rss[False]:,.0f} | {rss[True]:,.0f} | "
+                  f"{rss[True] - rss[False]:+,.0f} | {background:.3f} | {encode:.3f} | {split} |",
+                  flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
