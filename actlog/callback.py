@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -30,6 +29,7 @@ from actlog.run import LoggingRun
 from actlog.setup import build_run, say
 from actlog.sinks import Sink, make_sinks
 from actlog.targets import Pin, sub_models, watched_model
+from actlog.userwarn import warn
 from actlog.worker import WorkerStats
 
 logger = logging.getLogger(__name__)
@@ -321,7 +321,7 @@ class ActivationLogger(keras.callbacks.Callback):
         stats = self._run.producer(StatsProducer)
         summary = stats.dead_summary(self.options.dead_warn_fraction) if stats else None
         if summary:
-            warnings.warn(summary, RuntimeWarning, stacklevel=2)
+            warn(summary)
 
     def flush(self) -> None:
         """Waits until every captured event has been written and flushed."""

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import functools
 import os
-import warnings
 
 import numpy as np
+
+from actlog.userwarn import warn
 
 __all__ = ["load_digits", "synthetic_digits"]
 
@@ -138,11 +139,10 @@ def load_digits(
                     "It needs network access on first use (it then caches the file in "
                     "~/.keras/datasets); use source='synthetic' to work offline."
                 ) from exc
-            warnings.warn(
+            warn(
                 f"MNIST is unavailable ({reason}); using synthetic digits rendered from "
                 "matplotlib's fonts instead.",
                 UserWarning,
-                stacklevel=2,
             )
 
     train = _generate(n_train, np.random.default_rng([seed, 0]))

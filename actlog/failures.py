@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from actlog.sinks import Sink
+from actlog.userwarn import issue_kept, warn
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,10 @@ class FailurePolicy:
         )
 
     def raise_pending(self) -> None:
-        """Raises the kept failure (with ``"raise"``), once."""
+        """On the training thread: issues the warnings kept from the background writer (at the
+        user's ``fit`` line, :mod:`actlog.userwarn`), then raises the kept failure (with
+        ``"raise"``), once."""
+        issue_kept()
         with self._lock:
             error, self._pending = self._pending, None
         if error is not None:
@@ -133,4 +136,4 @@ class FailurePolicy:
                 logger.debug(message)
                 return
             self._warned.add(key)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        warn(message)

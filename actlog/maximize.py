@@ -33,7 +33,6 @@ The step is written with ``keras.ops``; its gradient and compilation come from t
 
 from __future__ import annotations
 
-import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from actlog.backend import compile_function, to_host, value_and_grad
 from actlog.extract import FeatureExtractor
 from actlog.graph import ACTIVATION_LAYER_TYPES, model_graph
 from actlog.layers import LayerRef, select_layers
+from actlog.userwarn import warn
 
 
 @dataclass(frozen=True)
@@ -244,11 +244,9 @@ def maximize(
     result = maximizer(seed)
     if result.inactive:
         how = ", their pre-activation ascended while off" if maximizer.has_preactivation else ""
-        warnings.warn(
+        warn(
             f"actlog.maximize: filters {result.inactive} of {layer!r} never turned on (mean "
-            f"activation <= 0 after the last step{how}); they are drawn flat grey.",
-            RuntimeWarning,
-            stacklevel=2,
+            f"activation <= 0 after the last step{how}); they are drawn flat grey."
         )
     return result.images
 

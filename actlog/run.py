@@ -17,7 +17,6 @@ import contextlib
 import functools
 import logging
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -30,6 +29,7 @@ from actlog.layers import LayerRef
 from actlog.producers import Event, Producer
 from actlog.records import Record
 from actlog.sinks import Sink
+from actlog.userwarn import warn
 from actlog.worker import BackgroundWorker, WorkerStats
 
 logger = logging.getLogger(__name__)
@@ -233,12 +233,8 @@ class LoggingRun:
     def _warn_stuck(self, what: str, outcome: str) -> None:
         worker = self._worker
         doing = worker.current if worker is not None else None
-        warnings.warn(
-            f"actlog: {what}: the background writer is stuck "
-            f"{doing or 'in a logging job'}; {outcome}.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        warn(f"actlog: {what}: the background writer is stuck {doing or 'in a logging job'}; "
+             f"{outcome}.")
 
     def _job_failed(self, error: BaseException) -> None:
         self.failures.failed("job", "a logging event failed", error)

@@ -22,7 +22,6 @@ import os
 import socket
 import struct
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
@@ -36,6 +35,7 @@ from tensorboard.plugins.text.summary_v2 import text_pb
 
 from actlog.sinks.base import Sink
 from actlog.sinks.png import encode_png
+from actlog.userwarn import warn
 from actlog.view import metadata as view_metadata
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class TensorBoardSink(Sink):
             logger.warning(message)
         else:
             self._warned = True
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            warn(message)
 
     def write_images(
         self,
