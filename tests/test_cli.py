@@ -75,6 +75,9 @@ def commands(root: Path) -> dict[str, list[str]]:
         "render_rgb": [str(SCRIPT), "render", rgb, *images, "--out", "out_rgb", *rgb_options],
         "animate": [*module, "animate", logs, "--out", str(root / "anim" / "filters.gif")],
         "help": [*module, "--help"],
+        "help_script": [str(SCRIPT), "--help"],
+        "render_verbose": [*module, "--verbose", "render", seq, images[0], "--out",
+                           str(root / "out_verbose")],
         "help_render": [*module, "render", "--help"],
         "help_animate": [*module, "animate", "--help"],
         "missing_model": [*module, "render", str(root / "nope.keras"), images[0]],
@@ -123,6 +126,24 @@ def gif_frames(path: Path) -> list[np.ndarray]:
             image.seek(index)
             frames.append(np.asarray(image.convert("RGB")))
     return frames
+
+
+def test_help_imports_no_backend():
+    code = ("import sys; from actlog.cli import main; main(['--help']); "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_commands_print_only_their_own_lines_unless_verbose(results):
+    """The backend's C++ start-up lines (TensorFlow's cuda, oneDNN and absl lines) are hidden;
+    what the command says, and Python's own warnings, still show."""
+    for name in ("render_seq", "render_rgb", "animate", "missing_model", "unknown_layer"):
+        lines = [line for line in results[name].stderr.splitlines() if line.strip()]
+        assert all(line.startswith("actlog") for line in lines), (name, lines)
+    verbose = results["render_verbose"]
+    assert verbose.returncode == 0, verbose.stderr
+    assert "wrote 2 PNG(s)" in verbose.stderr
 
 
 def test_render_writes_one_grid_per_layer_and_image(work, results):
@@ -175,10 +196,11 @@ def test_animate_writes_one_frame_per_logged_step(work, results):
         assert all(not np.array_equal(a, b) for a, b in itertools.pairwise(below))  # labels differ
 
 
-@pytest.mark.parametrize("name", ["help", "help_render", "help_animate"])
+@pytest.mark.parametrize("name", ["help", "help_script", "help_render", "help_animate"])
 def test_help(results, name):
     result = results[name]
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # only the help: no backend's start-up lines
     assert "examples:" in result.stdout
     assert "actlog " in result.stdout
     if name == "help":

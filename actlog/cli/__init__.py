@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import os
 
-# Before keras is imported (lazily, by the subcommands). Note: ``python -m actlog.cli`` and the
-# ``actlog`` script import the ``actlog`` package, and with it keras, before this line runs.
+# Before keras is imported (lazily, by the subcommands; ``import actlog`` imports no backend):
+# TensorFlow's Python-side logging. Its C++ start-up lines are hidden by quiet_native_stderr.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
 from actlog.cli import animate, render
 from actlog.cli.animate import sanitize_tag
-from actlog.cli.common import PROG, CLIError, Progress, one_line
+from actlog.cli.common import PROG, CLIError, Progress, one_line, quiet_native_stderr
 from actlog.cli.inputs import input_geometry, load_image, load_model
 from actlog.cli.render import DEFAULT_RENDER_DIR, output_name
 
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     from actlog import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show what the Keras backend prints as it starts (TensorFlow's "
+                        "C++ log lines), hidden by default")  # fmt: skip
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     render.add_parser(commands, formatter)
     animate.add_parser(commands, formatter)
@@ -113,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version, or a usage error (already printed)
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
     try:
-        return int(args.handler(args))
+        with contextlib.nullcontext() if args.verbose else quiet_native_stderr():
+            return int(args.handler(args))
     except CLIError as error:
         print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
         return 2

@@ -13,7 +13,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -127,3 +130,31 @@ def require_file(path: Path, what: str) -> None:
         raise CLIError(f"{what} not found: {path}")
     if not path.is_file():
         raise CLIError(f"{what} is not a file: {path}")
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Sends what native code writes to file descriptor 2 (TensorFlow's C++ start-up lines:
+    "Could not find cuda drivers", "oneDNN custom operations are on", absl's "All log messages
+    before absl::InitializeLog() ...") to /dev/null while the block runs, as TensorBoard's own
+    command does for TensorFlow's; Python's ``sys.stderr`` (this command's messages, warnings,
+    tracebacks) still reaches the terminal."""
+    try:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (an embedding host): leave it be
+        yield
+        return
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)
+        for fd in (devnull, terminal):
+            os.close(fd)
+        sys.stderr.close()
+        sys.stderr = python_stderr
