@@ -103,3 +103,38 @@ def test_every_test_the_fault_table_names_exists():
 def test_an_example_not_run_here_is_run_by_its_test(marker, test):
     assert any(marker in code for code in python_examples())
     assert f"{marker}(" in (ROOT / test).read_text()
+
+
+def test_the_command_line_block_runs_as_printed(tmp_path):
+    """The README's "The command line" block, each line run by a shell as printed (the `actlog`
+    script found on the PATH, no venv activated), in a directory holding what it names; every
+    file its comments name is written."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    import train_example
+
+    block = re.search(r"## The command line\n\n```bash\n(.*?)```", README, re.S).group(1)
+    model = train_example.build_model()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = synthetic_digits(16, seed=0)
+    model.save(tmp_path / "model.keras")
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path / "logs" / "actlog", verbose=0)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(tmp_path / "cat.png")
+    Image.fromarray((rng.random((50, 30, 3)) * 255).astype(np.uint8)).save(tmp_path / "dog.jpg")
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin"}
+    env.pop("VIRTUAL_ENV", None)
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert len(lines) == 4
+    for line in lines:
+        command, _, comment = line.partition("#")
+        done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, (line, done.stderr)
+        for named in re.findall(r"[\w/]+\.(?:png|gif)", comment):
+            assert (tmp_path / named).is_file(), (line, named, sorted(os.listdir(tmp_path)))

@@ -191,5 +191,7 @@ def add_parser(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
         metavar="MS",
         help="milliseconds per frame (default 400)",
     )
-    animate.add_argument("--out", required=True, metavar="FILE.gif", help="the GIF to write")
+    animate.add_argument("--out", required=True, metavar="FILE.gif",
+                         help="the GIF to write; with several tags, one per tag beside it: "
+                         "FILE_<tag>.gif (FILE_activations_conv2d.gif)")  # fmt: skip
     animate.set_defaults(handler=run)
