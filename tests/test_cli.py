@@ -119,6 +119,19 @@ def decode(path: Path) -> np.ndarray:
         return np.asarray(image)
 
 
+def grid_in(picture: np.ndarray, grid_h: int, grid_w: int, input_hw: tuple[int, int]
+            ) -> np.ndarray:  # fmt: skip
+    """The grid inside a rendered picture: below the caption strip, right of the input image
+    (``input_hw``, scaled to the grid's height) and the black gap."""
+    from actlog.sheet import SHEET_GAP, label_strip_height
+
+    body = picture[label_strip_height():]
+    assert body.shape[0] == grid_h
+    start = round(input_hw[1] * grid_h / input_hw[0])
+    assert (body[:, start : start + SHEET_GAP] == 0).all()
+    return body[:, start + SHEET_GAP : start + SHEET_GAP + grid_w]
+
+
 def gif_frames(path: Path) -> list[np.ndarray]:
     with Image.open(path) as image:
         frames = []
@@ -156,8 +169,9 @@ def test_render_writes_one_grid_per_layer_and_image(work, results):
         for stem in ("colour", "grey", "big"):
             path = work / "out_seq" / layer / f"{stem}.png"
             assert str(path) in printed
-            pixels = decode(path)
-            assert pixels.shape == expected[:2]  # grey grids decode as (h, w)
+            picture = decode(path)
+            assert picture.ndim == 2 and picture.shape[0] > expected[0]  # grey, captioned
+            assert grid_in(picture, *expected[:2], (12, 12)).shape == expected[:2]
     assert "wrote 6 PNG(s): 2 layer(s) x 3 image(s)" in result.stderr
 
 
@@ -174,8 +188,10 @@ def test_render_rgb_model_through_console_script_matches_library(work, results):
         expected, _ = actlog.render_grids(maps[layer], **options)
         assert expected.images.shape[1:] == grid_shape(work / "rgb.keras", layer, **options)
         for index, name in enumerate(names):
-            pixels = decode(work / "out_rgb" / layer / f"{name}.png")
-            assert pixels.shape == expected.images.shape[1:]  # colour map: RGB
+            picture = decode(work / "out_rgb" / layer / f"{name}.png")
+            assert picture.shape[-1] == 3  # colour map: RGB
+            height, width = expected.images.shape[1:3]
+            pixels = grid_in(picture, height, width, (16, 16))
             diff = np.abs(pixels.astype(int) - expected.images[index].astype(int))
             assert diff.max() <= 1  # same grids, up to a float rounding step
 

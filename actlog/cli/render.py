@@ -133,7 +133,10 @@ def run(args: argparse.Namespace) -> int:
                 )
                 for k, index in enumerate(group):
                     target = directory / f"{stems[index]}.png"
-                    target.write_bytes(encode_png(grids.images[k]))
+                    caption = (f"{layer_path} · {Path(image_paths[index]).name} · filters "
+                               f"0-{grids.filters_shown - 1} of {grids.filters_total}")
+                    picture = captioned(inputs[index], grids.images[k], caption)
+                    target.write_bytes(encode_png(picture))
                     written.append(target)
             progress.update(done)
     for path in written:
@@ -143,6 +146,29 @@ def run(args: argparse.Namespace) -> int:
         f"under {out}"
     )
     return 0
+
+
+def captioned(image: np.ndarray, grid: np.ndarray, caption: str) -> np.ndarray:
+    """The input ``image`` (scaled to the grid's height, nearest neighbour) left of the ``grid``,
+    :data:`actlog.sheet.SHEET_GAP` black pixels apart, under a ``caption`` strip as wide as its
+    text: what is shown, of which layer and image."""
+    from actlog.images import display_image, resize_nearest
+    from actlog.sheet import MARGIN, SHEET_GAP, caption_strip, text_width
+
+    unit = display_image(image, rgb=grid.shape[-1] == 3 or (np.ndim(image) == 3
+                         and np.shape(image)[-1] == 3))  # fmt: skip
+    pixels = (np.atleast_3d(unit) * 255 + 0.5).astype(np.uint8)
+    height = grid.shape[0]
+    width = max(1, round(pixels.shape[1] * height / pixels.shape[0]))
+    shown = resize_nearest(pixels, height, width)
+    if shown.shape[-1] != grid.shape[-1]:
+        grid, shown = (np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a for a in (grid, shown))
+    body = np.concatenate([shown, np.zeros((height, SHEET_GAP, grid.shape[-1]), np.uint8), grid],
+                          axis=1)  # fmt: skip
+    total = max(body.shape[1], text_width(caption) + 2 * MARGIN)
+    body = np.pad(body, ((0, 0), (0, total - body.shape[1]), (0, 0)))
+    strip = np.repeat(caption_strip(caption, total)[..., None], body.shape[-1], axis=-1)
+    return np.concatenate([strip, body], axis=0)
 
 
 def add_parser(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
