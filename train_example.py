@@ -25,6 +25,7 @@ Run it, then open TensorBoard:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shlex
 import sys
@@ -123,9 +124,13 @@ def main(argv: list[str] | None = None) -> int:
 
     probe = (x_test[: args.probe_size], y_test[: args.probe_size])
     sinks: list[str | actlog.Sink] = ["tensorboard"]
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.TensorBoard(log_dir=os.path.join(args.log_dir, "keras"))
-    ]
+    callbacks: list[keras.callbacks.Callback] = []
+    if importlib.util.find_spec("tensorflow") is not None:  # Keras's callback writes through it
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(args.log_dir, "keras")))
+    else:
+        print("Note: TensorFlow is not installed, so Keras's TensorBoard callback (the loss "
+              "curves in the Scalars tab) is left out; the actlog tab shows each epoch's loss "
+              'and accuracy. pip install "actlog[tensorflow]" brings it.')
     run = None
     if args.wandb:
         run = start_wandb_run(args)

@@ -82,17 +82,30 @@ __all__ = [
 ]
 
 
+def _import(module: str) -> types.ModuleType:
+    """``module``, or an ImportError naming the extra when Keras's backend is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        from actlog.extras import missing_backend
+
+        hint = missing_backend(error)
+        if hint is None:
+            raise
+        raise hint from error
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         # A submodule (actlog.cka, actlog.reader, ...) is an attribute once imported.
         try:
-            return importlib.import_module(f"{__name__}.{name}")
+            return _import(f"{__name__}.{name}")
         except ModuleNotFoundError as error:
             if error.name != f"{__name__}.{name}":
                 raise
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_import(module), name)
     globals()[name] = value
     return value
 

@@ -38,7 +38,10 @@ with a random probe ``np.random.default_rng(0).random((probe, s, s, 3), dtype=np
 Garbage is collected before each timed span and the collector is off during it. A model that
 fails (or whose subprocess dies or times out) gets its error in the table; the sweep goes on.
 Progress goes to stderr, the Markdown table to stdout. ``--quick``: probe of 2, one event, and
-without ``--models`` only MobileNetV3Small and EfficientNetB0.
+without ``--models`` only MobileNetV3Small and EfficientNetB0. ``--off stats convergence``
+turns those options of the logger off, to see what each adds to the hold::
+
+    python bench/backbones.py --models MobileNetV2 --events 5 --off convergence
 """
 
 from __future__ import annotations
@@ -87,6 +90,10 @@ COLUMNS = [  # (header, result key, format)
 ]  # fmt: skip
 
 
+#: The logger's options that ``--off`` turns off (each is on by default).
+OPTIONAL = ("stats", "timeline", "convergence")
+
+
 def peak_rss_mb() -> float:
     """The peak resident set size of this process so far (VmHWM, or ru_maxrss), in MB."""
     try:
@@ -125,7 +132,8 @@ def error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"[:200]
 
 
-def measure(name: str, size: int, probe_size: int, events: int, out: dict) -> None:
+def measure(name: str, size: int, probe_size: int, events: int, out: dict,
+            off: tuple[str, ...] = ()) -> None:
     """Measures one model in this process, filling ``out`` as it goes (partial on failure)."""
     import keras
     import numpy as np
@@ -166,7 +174,8 @@ def measure(name: str, size: int, probe_size: int, events: int, out: dict) -> No
     log(f"forward traced; peak RSS {rss_forward:,.0f} MB")
 
     with tempfile.TemporaryDirectory(prefix="actlog_backbones_") as log_dir:
-        logger = actlog.ActivationLogger(probe, log_dir=log_dir, on_error="raise")
+        logger = actlog.ActivationLogger(probe, log_dir=log_dir, on_error="raise",
+                                         **dict.fromkeys(off, False))  # fmt: skip
         logger.set_model(model)
         _, out["begin_s"] = timed(logger.on_train_begin)
         _, begin_flush_s = timed(logger.flush)
@@ -201,7 +210,7 @@ def worker(args: argparse.Namespace) -> None:
     name = args.worker
     out: dict = {"model": name, "size": MODELS[name]}
     try:
-        measure(name, MODELS[name], args.probe, args.events, out)
+        measure(name, MODELS[name], args.probe, args.events, out, tuple(args.off))
     except BaseException as error:  # reported in the table; the sweep goes on
         import traceback
 
@@ -213,7 +222,8 @@ def worker(args: argparse.Namespace) -> None:
 def run_one(name: str, args: argparse.Namespace) -> dict:
     """Measures ``name`` in a fresh interpreter; a crash or timeout becomes the row's error."""
     command = [sys.executable, os.path.abspath(__file__), "--worker", name,
-               "--probe", str(args.probe), "--events", str(args.events)]  # fmt: skip
+               "--probe", str(args.probe), "--events", str(args.events),
+               *(["--off", *args.off] if args.off else [])]  # fmt: skip
     row: dict = {"model": name, "size": MODELS[name]}
     try:
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True,
@@ -241,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probe", type=int, default=8, help="probe images (default 8)")
     parser.add_argument("--events", type=int, default=3, help="timed events (default 3)")
     parser.add_argument("--quick", action="store_true", help="probe 2, 1 event, 2 models")
+    parser.add_argument("--off", nargs="+", default=[], choices=OPTIONAL,
+                        help="options of the logger to turn off, to see what each costs")
     parser.add_argument("--timeout", type=float, default=3600, help="s per model (0: none)")
     parser.add_argument("--worker", choices=list(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -269,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"actlog backbones: {versions}, Python {platform.python_version()}; {cores} cores "
         f"({platform.machine()}); probe of {args.probe} images, {args.events} timed event(s); "
+        f"{'off: ' + ', '.join(args.off) + '; ' if args.off else ''}"
         f"load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
         f"{time.perf_counter() - sweep_start:.0f} s in all.\n"
     )

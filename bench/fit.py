@@ -17,7 +17,8 @@ probe the first 8 samples of that batch:
   blocks, as its ``make_model``), 96x96x3, batch 16;
 - ``resnet50``: ``keras.applications.ResNet50(weights=None)`` at 224, 10 classes, batch 2;
 - ``conv3d``: keras-io's 3D image classification model (four Conv3D + pooling +
-  BatchNormalization blocks), ``--volume`` (64: 64x64x32 volumes; 128: 128x128x64), batch 2;
+  BatchNormalization blocks), ``--volume`` (128: 128x128x64 volumes, as keras-io; 64: 64x64x32,
+  its convs padded "same" so that four blocks fit), batch 2;
 - ``convlstm``: keras-io's next-frame prediction model (three ConvLSTM2D + BatchNormalization,
   a Conv3D head), 10 frames of 32x32, batch 4.
 
@@ -26,7 +27,8 @@ with the logger, alternating which goes first. In each: ``fit`` for ``--epochs``
 epochs' wall-clock seconds from a callback (the first epoch, which compiles, is left out of the
 mean), the peak resident memory (``ru_maxrss``), and with the logger its
 ``background_seconds`` (per producer, per sink) and the TensorBoard sink's PNG-encoding seconds,
-per logging event. Progress goes to stderr, Markdown tables to stdout.
+per logging event, against the probe's bare forward pass (``predict_on_batch``, median of 5,
+timed after the fit). Progress goes to stderr, Markdown tables to stdout.
 """
 
 from __future__ import annotations
@@ -87,8 +89,11 @@ def build(name: str, volume: int) -> tuple[Any, tuple[int, ...], int, int]:
         shape, batch, classes = (volume, volume, depth, 1), 2, 2
         inputs = keras.Input(shape)
         x = inputs
+        # keras-io's model is for 128x128x64 (valid convs); at 64x64x32 the fourth block would
+        # get a depth of 2, so there the convs keep their size ("same").
+        padding = "valid" if volume == 128 else "same"
         for filters in (64, 64, 128, 256):
-            x = layers.Conv3D(filters, 3, activation="relu")(x)
+            x = layers.Conv3D(filters, 3, activation="relu", padding=padding)(x)
             x = layers.BatchNormalization()(layers.MaxPool3D(2)(x))
         x = layers.Dropout(0.3)(layers.Dense(512, activation="relu")(
             layers.GlobalAveragePooling3D()(x)))  # fmt: skip
@@ -156,6 +161,13 @@ def worker(args: argparse.Namespace) -> None:
                                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                / 1024}  # fmt: skip
         if logger is not None:
+            model.predict_on_batch(probe)  # compiled; then the probe's bare forward pass, timed
+            times = []
+            for _ in range(5):
+                start = time.perf_counter()
+                model.predict_on_batch(probe)
+                times.append(time.perf_counter() - start)
+            out["forward"] = statistics.median(times)
             events = args.epochs + 1  # step -1 and each epoch
             out["events"] = events
             out["background"] = {k: v / events for k, v in logger.background_seconds.items()}
@@ -195,9 +207,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.epochs} epochs per fit (the first left out), {args.repeats} repeat(s), "
           f"conv3d volumes {args.volume}.\n")
     print("| model | steps/epoch | epoch s without | epoch s with | with/without | peak RSS "
-          "without MB | with MB | growth MB | background s/event | of which PNG encoding "
-          "| per producer and sink, s/event |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "without MB | with MB | growth MB | background s/event | forward s | background "
+          "/ forward | of which PNG encoding | per producer and sink, s/event |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for model in args.models:
         for steps in args.steps:
             runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
@@ -212,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
             with_runs = runs[True]
             background = statistics.mean(sum(r["background"].values()) for r in with_runs)
             encode = statistics.mean(r["encode"] for r in with_runs)
+            forward = statistics.median(r["forward"] for r in with_runs)
             parts: dict[str, float] = {}
             for r in with_runs:
                 for key, value in r["background"].items():
@@ -219,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
             split = ", ".join(f"{k} {v:.3f}" for k, v in sorted(parts.items(), key=lambda i: -i[1]))
             print(f"| {model} | {steps} | {epoch[False]:.2f} | {epoch[True]:.2f} | "
                   f"{epoch[True] / epoch[False]:.3f} | {rss[False]:,.0f} | {rss[True]:,.0f} | "
-                  f"{rss[True] - rss[False]:+,.0f} | {background:.3f} | {encode:.3f} | {split} |",
+                  f"{rss[True] - rss[False]:+,.0f} | {background:.3f} | {forward:.3f} | "
+                  f"{background / forward:.1f} | {encode:.3f} | {split} |",
                   flush=True)  # fmt: skip
 
 

@@ -21,3 +21,19 @@ def wandb_root(tmp_path, monkeypatch):
     if wandb.run is not None:
         wandb.run.finish()
     wandb.teardown()
+
+
+@pytest.fixture(scope="session")
+def tf():
+    """The TensorFlow package, for tests that use it on any Keras backend (``tf.data`` probes,
+    ``tf.summary`` files). Such tests are marked ``tf_package`` (below), which the
+    TensorFlow-free venvs of ``.ci/run`` deselect."""
+    import tensorflow
+
+    return tensorflow
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tf" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.tf_package)

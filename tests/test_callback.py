@@ -8,7 +8,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import actlog
 from actlog.images import NONFINITE_RGB, render_grids
@@ -121,7 +120,7 @@ def test_training_is_unchanged_by_the_logger(tmp_path):
     np.testing.assert_array_equal(probe, probe_before)
 
 
-def test_runs_beside_keras_tensorboard_callback(tmp_path):
+def test_runs_beside_keras_tensorboard_callback(tf, tmp_path):  # Keras's callback needs TF
     model = models.sequential()
     x, y = models.digit_data(16)
     callbacks = [
@@ -183,7 +182,7 @@ def test_multi_input_dict_probe(tmp_path):
                                              "filter_health/conv_a", "filter_health/conv_b"]
 
 
-def test_dataset_probe_takes_probe_size_samples(tmp_path):
+def test_dataset_probe_takes_probe_size_samples(tf, tmp_path):
     model = models.sequential()
     x, y = models.digit_data(16)
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from actlog.reader import (
@@ -51,6 +50,7 @@ def as_decoded(image: np.ndarray) -> np.ndarray:
 
 def write_image(expected: Expected, run: str, tag: str, step: int, data: np.ndarray) -> None:
     """Write an image summary of all of `data` and remember the first write of each step."""
+    import tensorflow as tf  # called by the logs fixture, which asks for tf
     tf.summary.image(
         tag, data, step=step, max_outputs=data.shape[0], description=DESCRIPTIONS.get(tag)
     )
@@ -58,7 +58,7 @@ def write_image(expected: Expected, run: str, tag: str, step: int, data: np.ndar
 
 
 @pytest.fixture(scope="module")
-def logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Expected]:
+def logs(tf, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Expected]:
     """A log directory with three runs, written through tf.summary, and what it should show."""
     root = tmp_path_factory.mktemp("logs")
     expected: Expected = {}
@@ -271,7 +271,7 @@ def test_server_unknown_tag_is_an_http_error(server: TensorBoardClient) -> None:
 
 
 def test_server_reloads_steps_written_while_it_runs(
-    server: TensorBoardClient, logs: tuple[Path, Expected]
+    tf, server: TensorBoardClient, logs: tuple[Path, Expected]
 ) -> None:
     root, _expected = logs
     writer = tf.summary.create_file_writer(str(root / "live"))

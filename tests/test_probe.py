@@ -11,7 +11,6 @@ import re
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import actlog
 from actlog.probe import Probe, fit_probe_to_model, is_dataset, make_probe
@@ -102,7 +101,7 @@ def subclassed() -> keras.Model:
 # --------------------------------------------------------------------------- is_dataset
 
 
-def test_is_dataset(x):
+def test_is_dataset(tf, x):
     assert is_dataset(tf.data.Dataset.from_tensor_slices(x))
     assert is_dataset(tf.data.Dataset.from_tensor_slices(x).batch(4))
     assert is_dataset(tf.data.Dataset.from_tensor_slices((x, x)).batch(4).prefetch(1))
@@ -131,7 +130,7 @@ def test_array_is_used_whole_whatever_probe_size(x):
     assert make_probe(x, probe_size=3).size == N
 
 
-def test_tensor(x):
+def test_tensor(tf, x):
     probe = make_probe(tf.constant(x))
     assert isinstance(probe.x, np.ndarray)
     np.testing.assert_array_equal(probe.x, x)
@@ -157,7 +156,7 @@ def test_one_tuple(x):
     assert probe.y is None
 
 
-def test_tensor_tuple(x, y):
+def test_tensor_tuple(tf, x, y):
     probe = make_probe((tf.constant(x), tf.constant(y)))
     assert isinstance(probe.x, np.ndarray)
     assert isinstance(probe.y, np.ndarray)
@@ -192,7 +191,7 @@ def test_tuple_of_inputs_with_labels_becomes_a_list(x, aux, y):
     np.testing.assert_array_equal(probe.x[1], aux)
 
 
-def test_dict_for_multi_input(x, aux, y):
+def test_dict_for_multi_input(tf, x, aux, y):
     probe = make_probe(({"image": tf.constant(x), "aux": aux}, y))
     assert isinstance(probe.x, dict)
     assert set(probe.x) == {"image", "aux"}
@@ -281,7 +280,7 @@ def test_fit_casts_to_integer_inputs():
 
 
 @pytest.mark.parametrize("with_model", [False, True])
-def test_unbatched_dataset_of_x(x, cnn, with_model):
+def test_unbatched_dataset_of_x(tf, x, cnn, with_model):
     dataset = tf.data.Dataset.from_tensor_slices(x)
     probe = make_probe(dataset, probe_size=4, model=cnn if with_model else None)
     assert isinstance(probe.x, np.ndarray)
@@ -291,14 +290,14 @@ def test_unbatched_dataset_of_x(x, cnn, with_model):
 
 
 @pytest.mark.parametrize("with_model", [False, True])
-def test_batched_dataset_of_x_spans_batches(x, cnn, with_model):
+def test_batched_dataset_of_x_spans_batches(tf, x, cnn, with_model):
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(3)
     probe = make_probe(dataset, probe_size=5, model=cnn if with_model else None)
     assert probe.x.shape == (5, 8, 8, 1)
     np.testing.assert_array_equal(probe.x, x[:5])
 
 
-def test_batched_dataset_with_fixed_batch_size_and_model(x, cnn):
+def test_batched_dataset_with_fixed_batch_size_and_model(tf, x, cnn):
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(3, drop_remainder=True)
     probe = make_probe(dataset, probe_size=4, model=cnn)
     assert probe.x.shape == (4, 8, 8, 1)
@@ -307,7 +306,7 @@ def test_batched_dataset_with_fixed_batch_size_and_model(x, cnn):
 
 @pytest.mark.parametrize("batch", [None, 4])
 @pytest.mark.parametrize("with_model", [False, True])
-def test_dataset_of_x_y(x, y, cnn, batch, with_model):
+def test_dataset_of_x_y(tf, x, y, cnn, batch, with_model):
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
     if batch:
         dataset = dataset.batch(batch)
@@ -318,7 +317,7 @@ def test_dataset_of_x_y(x, y, cnn, batch, with_model):
     assert probe.captions()[5] == f"probe 5: label {y[5]}"
 
 
-def test_batched_dataset_of_x_y_sample_weight(x, y, cnn):
+def test_batched_dataset_of_x_y_sample_weight(tf, x, y, cnn):
     dataset = tf.data.Dataset.from_tensor_slices((x, y, np.ones(N, np.float32))).batch(4)
     probe = make_probe(dataset, probe_size=7, model=cnn)
     assert probe.size == 7
@@ -326,7 +325,7 @@ def test_batched_dataset_of_x_y_sample_weight(x, y, cnn):
     np.testing.assert_array_equal(probe.y, y[:7])
 
 
-def test_dataset_one_hot_labels(x, y, cnn):
+def test_dataset_one_hot_labels(tf, x, y, cnn):
     one_hot = np.eye(3, dtype=np.float32)[y]
     dataset = tf.data.Dataset.from_tensor_slices((x, one_hot)).batch(4)
     probe = make_probe(dataset, probe_size=5, model=cnn)
@@ -334,14 +333,14 @@ def test_dataset_one_hot_labels(x, y, cnn):
     assert probe.captions() == [f"probe {i}: label {y[i]}" for i in range(5)]
 
 
-def test_dataset_smaller_than_probe_size_gives_all_samples(x, cnn):
+def test_dataset_smaller_than_probe_size_gives_all_samples(tf, x, cnn):
     dataset = tf.data.Dataset.from_tensor_slices(x[:3]).batch(2)
     probe = make_probe(dataset, probe_size=8, model=cnn)
     assert probe.size == 3
     np.testing.assert_array_equal(probe.x, x[:3])
 
 
-def test_dataset_for_list_model_input(x, aux, y, two_inputs):
+def test_dataset_for_list_model_input(tf, x, aux, y, two_inputs):
     dataset = tf.data.Dataset.from_tensor_slices(((x, aux), y)).batch(4)
     probe = make_probe(dataset, probe_size=6, model=two_inputs)
     assert isinstance(probe.x, list)
@@ -352,7 +351,7 @@ def test_dataset_for_list_model_input(x, aux, y, two_inputs):
     assert [a.shape for a in fitted.x] == [(6, 8, 8, 1), (6, 3)]
 
 
-def test_unbatched_dict_dataset_for_multi_input(x, aux, two_inputs):
+def test_unbatched_dict_dataset_for_multi_input(tf, x, aux, two_inputs):
     dataset = tf.data.Dataset.from_tensor_slices({"image": x, "aux": aux})
     probe = make_probe(dataset, probe_size=4, model=two_inputs)
     assert probe.x["image"].shape == (4, 8, 8, 1)
@@ -360,7 +359,7 @@ def test_unbatched_dict_dataset_for_multi_input(x, aux, two_inputs):
     np.testing.assert_array_equal(probe.x["aux"], aux[:4])
 
 
-def test_batched_dict_dataset_for_multi_input(x, aux, y, two_inputs):
+def test_batched_dict_dataset_for_multi_input(tf, x, aux, y, two_inputs):
     # Inputs of different ranks; the dict's sorted keys ("aux", "image") differ from the
     # model's input order (image, aux). The batched dataset must still be unbatched.
     dataset = tf.data.Dataset.from_tensor_slices(({"image": x, "aux": aux}, y)).batch(3)
@@ -371,14 +370,14 @@ def test_batched_dict_dataset_for_multi_input(x, aux, y, two_inputs):
     np.testing.assert_array_equal(probe.y, y[:4])
 
 
-def test_dataset_probe_is_usable_by_the_model(x, y, cnn):
+def test_dataset_probe_is_usable_by_the_model(tf, x, y, cnn):
     dataset = tf.data.Dataset.from_tensor_slices((x.astype(np.float64), y)).batch(4)
     fitted = fit_probe_to_model(make_probe(dataset, probe_size=4, model=cnn), cnn)
     assert fitted.x.dtype == np.float32
     assert tuple(cnn(fitted.x).shape) == (4, 3)
 
 
-def test_dataset_string_labels_in_captions(x, cnn):
+def test_dataset_string_labels_in_captions(tf, x, cnn):
     dataset = tf.data.Dataset.from_tensor_slices((x[:2], tf.constant(["cat", "dog"])))
     probe = make_probe(dataset, probe_size=2, model=cnn)
     assert probe.captions() == ["probe 0: label cat", "probe 1: label dog"]
@@ -426,7 +425,7 @@ def test_captions_non_integral_float_labels(x):
     assert probe.captions() == ["probe 0: label 0.5", "probe 1: label 2.25"]
 
 
-def test_captions_tensor_labels(x):
+def test_captions_tensor_labels(tf, x):
     probe = make_probe((tf.constant(x[:2]), tf.constant([5, 6])))
     assert probe.captions() == ["probe 0: label 5", "probe 1: label 6"]
 
@@ -449,7 +448,7 @@ def test_empty_array():
         make_probe(np.zeros((0, 8, 8, 1), np.float32))
 
 
-def test_empty_dataset(cnn):
+def test_empty_dataset(tf, cnn):
     empty = tf.data.Dataset.from_tensor_slices(np.zeros((0, 8, 8, 1), np.float32))
     with pytest.raises(ValueError, match="dataset is empty"):
         make_probe(empty, model=cnn)
@@ -478,7 +477,7 @@ def test_label_count_mismatch(x, y):
         make_probe((x[:4], np.int64(3)))
 
 
-def test_string_inputs_rejected():
+def test_string_inputs_rejected(tf):
     with pytest.raises(TypeError, match="numeric"):
         make_probe(np.array(["a", "b"]))
     with pytest.raises(TypeError, match="numeric"):
@@ -597,7 +596,7 @@ def test_sequential_built_by_a_call(called_sequential, x):
         fit_probe_to_model(make_probe(np.zeros((5, 9, 9, 1))), called_sequential)
 
 
-def test_sequential_built_by_a_call_takes_a_dataset(called_sequential, x):
+def test_sequential_built_by_a_call_takes_a_dataset(tf, called_sequential, x):
     probe = make_probe(tf.data.Dataset.from_tensor_slices(x).batch(3), 4, called_sequential)
     assert probe.x.shape == (4, 8, 8, 1)
     np.testing.assert_array_equal(probe.x, x[:4])

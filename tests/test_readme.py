@@ -32,8 +32,9 @@ def python_examples() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README, re.S)
 
 
-def test_the_readme_examples_run_and_show_what_their_comments_say(tmp_path, monkeypatch,
+def test_the_readme_examples_run_and_show_what_their_comments_say(tf, tmp_path, monkeypatch,
                                                                   wandb_root):  # fmt: skip
+    # tf: the examples use Keras's TensorBoard callback and wandb's WandbMetricsLogger.
     import train_example
 
     monkeypatch.chdir(tmp_path)

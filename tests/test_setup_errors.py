@@ -137,7 +137,10 @@ def files_under(root: Path) -> set[Path]:
     return set(root.rglob("*"))
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=[pytest.mark.tf_package] if "dataset" in name else [])
+    for name in CASES
+])
 def test_a_bad_input_fails_before_training_and_leaves_nothing(name, tmp_path, wandb_root):
     import wandb
 

@@ -13,7 +13,7 @@ from tests import models
 from tests.tbserver import tensorboard_server
 
 
-def test_tensorboard_serves_the_activation_grids(tmp_path):
+def test_tensorboard_serves_the_activation_grids(tf, tmp_path):  # Keras's callback needs TF
     model = models.sequential()
     x, y = models.digit_data(16)
     callbacks = [

@@ -8,10 +8,13 @@ import logging
 import shutil
 import subprocess
 import sys
+import time
 
-import keras
 import numpy as np
 import pytest
+from tensorboard.compat.proto import event_pb2
+from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 import actlog
 from actlog.reader import decode_png, read_images
@@ -26,13 +29,16 @@ EPOCHS = 11  # 12 events: more than the 3 images per tag the server is told to k
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
-    """Two actlog runs (two learning rates) and a run of Keras's own TensorBoard callback."""
+    """Two actlog runs (two learning rates) and a run of scalars only, as Keras's TensorBoard
+    callback writes them (through TensorBoard's own writer: no TensorFlow needed)."""
     root = tmp_path_factory.mktemp("view")
     train(root / "lr_small", epochs=EPOCHS, learning_rate=1e-3, weights=True)
     train(root / "lr_large", epochs=3, learning_rate=5e-2, seed=1)
-    model = models.sequential()
-    x, y = models.digit_data(16)
-    model.fit(x, y, epochs=2, verbose=0, callbacks=[keras.callbacks.TensorBoard(root / "keras")])
+    writer = EventFileWriter(str(root / "keras" / "train"))
+    for epoch, loss in enumerate([1.1, 0.7]):
+        writer.add_event(event_pb2.Event(step=epoch, wall_time=time.time(),
+                                         summary=scalar_pb("epoch_loss", loss)))  # fmt: skip
+    writer.close()
     return root
 
 

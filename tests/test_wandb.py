@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 import wandb
-from wandb.integration.keras import WandbMetricsLogger
 
 import actlog
 from actlog.reader import decode_png, read_images
@@ -85,7 +84,10 @@ def test_uses_the_active_run_and_leaves_it_open(tmp_path, wandb_root):
     assert any(row.get("after") == 1 for row in rows)
 
 
-def test_beside_keras_tensorboard_and_wandb_metrics_logger(tmp_path, wandb_root, recwarn):
+def test_beside_keras_tensorboard_and_wandb_metrics_logger(tf, tmp_path, wandb_root, recwarn):
+    # Keras's TensorBoard callback and wandb's Keras integration both import TensorFlow.
+    from wandb.integration.keras import WandbMetricsLogger
+
     run = wandb.init(project="actlog-test", dir=str(wandb_root))
     model = models.sequential()
     x, y = models.digit_data(16)

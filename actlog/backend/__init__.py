@@ -18,20 +18,20 @@ from typing import Any
 import keras
 import numpy as np
 
+from actlog.extras import BACKENDS
+
 #: A compiled function's argument: ``(shape, dtype)``.
 Spec = tuple[tuple[int | None, ...], str]
-
-_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 def _impl() -> ModuleType:
     name = keras.backend.backend()
-    if name not in _MODULES:
+    if name not in BACKENDS:
         raise RuntimeError(
-            f"actlog supports the Keras backends {sorted(_MODULES)}; this process runs Keras "
+            f"actlog supports the Keras backends {sorted(BACKENDS)}; this process runs Keras "
             f"on {name!r}. Set KERAS_BACKEND to one of them before importing keras."
         )
-    return importlib.import_module(f"actlog.backend.{_MODULES[name]}")
+    return importlib.import_module(f"actlog.backend.{name}")
 
 
 def compile_function(

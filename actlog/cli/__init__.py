@@ -6,7 +6,8 @@ turns the ``activations/*`` tags of a TensorBoard run written by
 :class:`actlog.ActivationLogger` into animated GIFs, one frame per logged step.
 
 Exit status: 0 on success; 2 for a usage error, a missing file, an unreadable model or image,
-an unknown layer or tag (a one-line message on stderr, no traceback); 130 when interrupted.
+an unknown layer or tag, a Keras backend that is not installed (a one-line message on stderr, no
+traceback); 130 when interrupted.
 
 Each subcommand is one module (:mod:`actlog.cli.render`, :mod:`actlog.cli.animate`) that adds
 its parser and runs it; :mod:`actlog.cli.common` holds what they share (errors, messages,
@@ -38,6 +39,7 @@ from actlog.cli.animate import sanitize_tag
 from actlog.cli.common import PROG, CLIError, Progress, one_line, quiet_native_stderr
 from actlog.cli.inputs import input_geometry, load_image, load_model
 from actlog.cli.render import DEFAULT_RENDER_DIR, output_name
+from actlog.extras import missing_backend
 
 __all__ = [
     "DEFAULT_RENDER_DIR",
@@ -121,6 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.handler(args))
     except CLIError as error:
         print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:  # Keras's backend is not installed
+        hint = missing_backend(error)
+        if hint is None:
+            raise
+        print(f"{PROG}: error: {hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from actlog.extras import install_hint
 from actlog.sinks.base import Sink
 from actlog.view import metadata as view_metadata
 
-_INSTALL_HINT = 'MlflowSink needs the mlflow package: pip install "actlog[mlflow]"'
+_INSTALL_HINT = f"MlflowSink needs the mlflow package: {install_hint('mlflow')}"
 
 #: Seconds the reachability check before each logging event waits for a TCP connection.
 PROBE_TIMEOUT = 5.0

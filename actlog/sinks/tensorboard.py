@@ -33,6 +33,7 @@ from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.plugins.text.summary_v2 import text_pb
 
+from actlog.extras import install_hint
 from actlog.sinks.base import Sink
 from actlog.sinks.png import encode_png
 from actlog.userwarn import warn
@@ -104,6 +105,13 @@ class TensorBoardSink(Sink):
             raise PermissionError(
                 f"Cannot write TensorBoard logs to {self.log_dir!r}: {error}. Pass a writable "
                 "log_dir."
+            ) from error
+        except ValueError as error:  # TensorBoard's file system layer without TensorFlow
+            raise ValueError(
+                f"Cannot write TensorBoard logs to {self.log_dir!r}: {error}. Without "
+                "TensorFlow, TensorBoard writes local paths, s3:// (with boto3) and the URLs "
+                "of fsspec's file systems (pip install fsspec and, say, gcsfs); TensorFlow's "
+                f"own (gs://, hdfs://) come with {install_hint('tensorflow')}."
             ) from error
         finally:
             for path in created:  # deepest first

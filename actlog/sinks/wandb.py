@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from actlog.extras import install_hint
 from actlog.sinks.base import Sink
 from actlog.view import metadata as view_metadata
 
@@ -16,7 +17,7 @@ from actlog.view import metadata as view_metadata
 #: (``epoch/epoch``) or the user's own ``wandb.log`` calls.
 STEP_METRIC = "actlog/step"
 
-_INSTALL_HINT = 'WandbSink needs the wandb package: pip install "actlog[wandb]"'
+_INSTALL_HINT = f"WandbSink needs the wandb package: {install_hint('wandb')}"
 
 
 def _import_wandb() -> Any:
