@@ -9,6 +9,10 @@ sums per filter for the statistics (:func:`actlog.stats.filter_sums`), and a fix
 rows and channels for layer convergence (:func:`actlog.cka.conv_features`). The kernels
 producers read are copied to the host beside. Everything after runs on the background thread.
 
+A probe whose activations would be large (a batch of 3-D volumes) runs in equal parts, one call
+each, so that no call holds more than :data:`PART_BYTES` of activations; the parts' results are
+joined on the host (sums added, maxima taken, rows stacked) into the numbers one call gives.
+
 Filters behind a BatchNormalization that are at the floor in inference (moving statistics,
 which lag behind early in training) are checked in a second compiled call, only at the events
 that have any: the same layers with every BatchNormalization on the probe's batch statistics, as
@@ -28,12 +32,16 @@ import numpy as np
 from actlog.backend import compile_function, to_host
 from actlog.cka import conv_features
 from actlog.extract import FeatureExtractor, FeatureMapError, not_a_feature_map
-from actlog.graph import model_graph
+from actlog.graph import model_graph, sample_bytes
 from actlog.kernels import layer_kernel
 from actlog.layers import LayerRef, is_channels_first
 from actlog.measure import is_nonnegative
 from actlog.producers.base import Needs
-from actlog.stats import filter_sums
+from actlog.stats import filter_sums, join_sums
+
+#: The most bytes of activations one capture call is meant to hold, estimated from the model's
+#: graph: its largest output plus every read layer's, per probe sample (:func:`part_size`).
+PART_BYTES = 256 << 20
 
 
 @dataclass
@@ -65,6 +73,7 @@ class Capture:
         needs: what each producer needs.
         samples: the most probe samples of a map that leave the device (None: all).
         filters: the most filters of a map that leave the device (None: all).
+        part_bytes: the most activation bytes one call is meant to hold (:func:`part_size`).
 
     Example:
         ```python
@@ -75,7 +84,7 @@ class Capture:
     """
 
     def __init__(self, model: keras.Model, needs: Sequence[Needs], samples: int | None = None,
-                 filters: int | None = None) -> None:  # fmt: skip
+                 filters: int | None = None, part_bytes: int = PART_BYTES) -> None:  # fmt: skip
         self.full = {ref.path for need in needs if need.full_maps for ref in need.maps}
         self.strides = {ref.path: s for need in needs for ref, s in need.strides if s > 1}
         self.map_refs = _unique([ref for need in needs for ref in need.maps])
@@ -92,27 +101,50 @@ class Capture:
         self.extractor = FeatureExtractor(model, refs, compile=False) if refs else None
         self.method = self.extractor.method if self.extractor else "none"
         self.trace_count = 0
+        #: Activation bytes per probe sample (0: not known, a model without a graph).
+        self.bytes_per_sample = activation_bytes(model, refs)
+        self.part_bytes = part_bytes
+        self._probe_samples: int | None = None  # the whole probe's, for the parts' rows
         self._fn = compile_function(self._run, state=model.variables) if refs else None
 
     def __call__(self, x: Any) -> Captured:
         """The maps, sums, features and kernels of the probe ``x``, by layer path, on the
         host."""
         captured = Captured()
+        parts = self._parts(x)
         if self._fn is not None:
-            maps, sums, features = self._fn(x)
-            captured.maps = {path: to_host(value) for path, value in maps.items()}
-            captured.sums = {path: {key: to_host(value) for key, value in per.items()}
-                             for path, per in sums.items()}  # fmt: skip
-            captured.features = {path: to_host(value) for path, value in features.items()}
+            results = [self._fn(part, start) for part, start in parts]
+            captured.maps = {path: self._join_maps(path, [r[0][path] for r in results])
+                             for path in results[0][0]}  # fmt: skip
+            captured.sums = {path: join_sums([_host(r[1][path]) for r in results])
+                             for path in results[0][1]}  # fmt: skip
+            captured.features = {path: _stack([r[2][path] for r in results])
+                                 for path in results[0][2]}  # fmt: skip
         captured.kernels = {ref.path: layer_kernel(ref.layer) for ref in self.kernel_refs}
         if any(not np.all(captured.sums[ref.path]["max"] > 0) for ref in self.check_refs):
             if self._check_fn is None:  # a second trace of the model, once
                 graph = model_graph(self.model, batch_norm_training=True)
                 self._check_model = graph.feature_model(self.check_refs)
                 self._check_fn = compile_function(self._check, state=self.model.variables)
-            captured.batch_stat_max = {path: to_host(value)
-                                       for path, value in self._check_fn(x).items()}  # fmt: skip
+            results = [self._check_fn(part) for part, _ in parts]
+            captured.batch_stat_max = {path: np.max([to_host(r[path]) for r in results], axis=0)
+                                       for path in results[0]}  # fmt: skip
         return captured
+
+    def _parts(self, x: Any) -> list[tuple[Any, np.ndarray]]:
+        """``x`` in :func:`part_size` equal parts of samples, in order, each with its first
+        sample."""
+        samples = int(keras.tree.flatten(x)[0].shape[0])
+        self._probe_samples = samples
+        size = part_size(samples, self.bytes_per_sample, self.part_bytes)
+        if size == samples:
+            return [(x, np.array(0, np.int32))]
+        return [(keras.tree.map_structure(lambda a, i=i: a[i : i + size], x), np.array(i, np.int32))
+                for i in range(0, samples, size)]  # fmt: skip
+
+    def _join_maps(self, path: str, parts: list[Any]) -> np.ndarray:
+        maps = _stack(parts)
+        return maps if path in self.full else maps[: self.samples]
 
     def _check(self, x: Any) -> dict[str, Any]:
         """Inside a compiled call: each checked layer's per-filter maximum with every
@@ -131,8 +163,9 @@ class Capture:
             maxima[ref.path] = keras.ops.max(flat, axis=0)
         return maxima
 
-    def _run(self, x: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        """Inside the compiled call: the forward pass, then each output cut down."""
+    def _run(self, x: Any, start: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """Inside the compiled call: the forward pass of a part of the probe from sample
+        ``start``, then each output cut down."""
         self.trace_count += 1  # a Python side effect: runs once per trace
         assert self.extractor is not None
         outputs = dict(zip(self.extractor.paths, self.extractor.call_tensors(x), strict=True))
@@ -154,11 +187,13 @@ class Capture:
             maps[ref.path] = output
         sums = {
             ref.path: filter_sums(keras.ops.cast(outputs[ref.path], "float32"), keras.ops,
-                                  is_nonnegative(ref.layer))
+                                  is_nonnegative(ref.layer), self._probe_samples, start)
             for ref in self.sum_refs
         }
-        features = {ref.path: conv_features(outputs[ref.path], keras.ops)
-                    for ref in self.feature_refs}  # fmt: skip
+        features = {
+            ref.path: conv_features(outputs[ref.path], keras.ops, self._probe_samples, start)
+            for ref in self.feature_refs
+        }
         return maps, sums, features
 
 
@@ -184,6 +219,44 @@ def _decimate(maps: Any, stride: int) -> Any:
     for axis in (1, 2):
         maps = keras.ops.take(maps, np.arange(0, maps.shape[axis], stride), axis=axis)
     return maps
+
+
+def part_size(samples: int, bytes_per_sample: int, budget: int = PART_BYTES) -> int:
+    """How many probe samples one capture call takes: the largest divisor of ``samples`` (so
+    every part has one shape, one trace) whose activations stay within ``budget``, at least 1.
+
+    Example:
+        ```python
+        part_size(8, 4 << 20)    # 8: ResNet50's largest maps at 224, one call
+        part_size(8, 300 << 20)  # 1: 128x128x64 volumes, a call per volume
+        ```
+    """
+    fits = max(1, budget // max(1, bytes_per_sample))
+    return max(d for d in range(1, samples + 1) if samples % d == 0 and d <= fits)
+
+
+def activation_bytes(model: keras.Model, refs: Sequence[LayerRef]) -> int:
+    """Bytes of activations per probe sample a capture holds at once, at most: the model's
+    largest output (the forward pass) plus every read layer's output (kept until reduced).
+    0 for a model without a graph (a subclassed model), whose probe then runs whole."""
+    graph = model_graph(model)
+    if not graph.traced:
+        return 0
+    read = sum(_sample_bytes(graph.output(ref.layer)) for ref in refs if graph.reaches(ref.layer))
+    return graph.largest_output_bytes() + read
+
+
+def _sample_bytes(tensors: Any) -> int:
+    return sum(sample_bytes(tensor) for tensor in keras.tree.flatten(tensors))
+
+
+def _host(values: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {key: to_host(value) for key, value in values.items()}
+
+
+def _stack(parts: list[Any]) -> np.ndarray:
+    arrays = [to_host(part) for part in parts]
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def _unique(refs: list[LayerRef]) -> list[LayerRef]:

@@ -22,7 +22,7 @@ unrelated features).
 For a conv layer's output ``(batch, spatial..., channels)`` the samples are the probe samples
 times the spatial positions and the features are every channel. :func:`conv_features` takes at
 most :data:`MAX_ROWS` positions, drawn once at fixed places
-(:func:`actlog.stats.sample_positions`, the same at every event), and every channel: on a
+(:func:`actlog.stats.sample_rows`, the same at every event), and every channel: on a
 trained CNN and ResNet50's stages this reads within 0.003 of the same measure over every
 position, within 0.03 where a layer changed a lot (``bench/convergence.py``).
 
@@ -32,11 +32,12 @@ capture.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from actlog.stats import sample_positions
+from actlog.stats import sample_rows
 
 #: The most rows (probe sample x spatial position) taken from one layer's output.
 MAX_ROWS = 256
@@ -164,25 +165,31 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.einsum("ij,ij->", a, b, dtype=np.float64))
 
 
-def feature_shape(positions: int, channels: int) -> tuple[int, int]:
-    """How many rows and channels :func:`conv_features` takes from an output with ``positions``
-    rows (probe samples x spatial positions) and ``channels`` channels: at most
-    :data:`MAX_ROWS` rows, every channel.
+def feature_shape(
+    dims: Sequence[int], channels: int, samples: int | None = None
+) -> tuple[int, int]:
+    """How many rows and channels :func:`conv_features` takes from an output of ``dims``
+    (probe samples, spatial...) and ``channels`` channels: about :data:`MAX_ROWS` rows, the same
+    places in every sample, or every position of a small map; every channel.
 
     Example:
         ```python
-        feature_shape(8 * 56 * 56, 256)  # (256, 256)
-        feature_shape(8 * 3 * 3, 512)    # (72, 512): every position of a small map
+        feature_shape((8, 56, 56), 256)  # (256, 256): 32 places in each sample
+        feature_shape((8, 3, 3), 512)    # (72, 512): every position of a small map
         ```
     """
-    return min(positions, MAX_ROWS), channels
+    return len(sample_rows(dims, MAX_ROWS, samples)), channels
 
 
-def conv_features(activation: Any, xp: Any = np) -> Any:
+def conv_features(
+    activation: Any, xp: Any = np, samples: int | None = None, start: Any = 0
+) -> Any:
     """The ``(rows, channels)`` float32 features of a channels-last output ``(batch, spatial...,
     channels)`` that the debiased CKA compares: rows are probe samples x spatial positions at
-    the fixed places of :func:`actlog.stats.sample_positions` (the same at every event for the
-    same shape), at most :data:`MAX_ROWS`; every channel.
+    the fixed places of :func:`actlog.stats.sample_rows` (the same at every event for the
+    same shape), about :data:`MAX_ROWS`; every channel. ``samples`` and ``start``: the whole
+    probe's count and the part's first sample when ``activation`` is a part of it (the parts'
+    rows, stacked, are the whole's).
 
     Written once for NumPy (``xp=numpy``) and for ``keras.ops`` (inside the compiled capture,
     so only these rows leave the device). Where the shape is not known when traced, the first
@@ -199,9 +206,7 @@ def conv_features(activation: Any, xp: Any = np) -> Any:
     if any(d is None for d in dims):
         taken = flat[:MAX_ROWS]
     else:
-        positions = int(np.prod(dims))
-        rows, _ = feature_shape(positions, channels)
-        taken = xp.take(flat, sample_positions(positions, rows), axis=0)
+        taken = xp.take(flat, sample_rows(dims, MAX_ROWS, samples, start, xp), axis=0)
     if xp is np:
         return np.asarray(taken, np.float32)
     return xp.cast(taken, "float32")

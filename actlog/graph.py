@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from actlog.layers import LayerRef, unwrap, walk_layers
 
@@ -116,6 +117,12 @@ class ModelGraph:
     def input_tensors(self, op: Any) -> list[Any]:
         """The symbolic inputs of ``op``'s first call."""
         return list(self._inputs_of.get(id(op), ()))
+
+    def largest_output_bytes(self) -> int:
+        """The largest output of any operation in the trace, in bytes per sample (0 if the
+        model was not traced)."""
+        sizes = [sample_bytes(t) for out in self._outputs.values() for t in keras.tree.flatten(out)]
+        return max(sizes, default=0)
 
     def chain(self, layer: keras.layers.Layer) -> list[Any] | None:
         """The operations from the model's input to ``layer`` (included) along first inputs, or
@@ -240,6 +247,19 @@ class ModelGraph:
         self._ops[id(op)] = op
         self._outputs.setdefault(id(op), output)
         return output
+
+
+def sample_bytes(tensor: Any) -> int:
+    """Bytes of one sample of a symbolic tensor ``(batch, ...)`` (unknown sizes count 1; 0 for
+    what is not a tensor)."""
+    shape, dtype = getattr(tensor, "shape", None), getattr(tensor, "dtype", None)
+    if shape is None or dtype is None or len(shape) == 0:
+        return 0
+    try:
+        itemsize = np.dtype(str(dtype)).itemsize
+    except TypeError:
+        itemsize = 2  # bfloat16
+    return int(np.prod([d or 1 for d in shape[1:]])) * itemsize
 
 
 def _takes_training(op: Any) -> bool:

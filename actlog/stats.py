@@ -14,7 +14,7 @@ A small probe overstates deadness: a filter may turn on for inputs the probe lac
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +73,10 @@ class LayerStats:
 HISTOGRAM_SAMPLE = 1 << 14
 
 
-def filter_sums(activation: Any, xp: Any = np, nonnegative: bool = False) -> dict[str, Any]:
+def filter_sums(
+    activation: Any, xp: Any = np, nonnegative: bool = False, samples: int | None = None,
+    start: Any = 0,
+) -> dict[str, Any]:  # fmt: skip
     """Per-filter sums of a channels-last activation ``(batch, spatial..., filters)``: all that
     :func:`stats_from_sums` needs, a few numbers per filter, plus a sample of values.
 
@@ -83,16 +86,20 @@ def filter_sums(activation: Any, xp: Any = np, nonnegative: bool = False) -> dic
     over the finite values. Whether a filter is dead comes from its exact maximum; the on-rate
     is estimated from the sample (about 16,000 values, so within a percent). ``nonnegative``
     (a ReLU's output) spares the pass for the sum of absolute values: it is the sum.
+    ``samples`` and ``start``: the whole probe's sample count and the part's first sample when
+    ``activation`` is a part of it (the parts' sums add up, and their samples stacked are the
+    whole's, :func:`join_sums`).
 
     Returns:
         ``finite`` and ``nonfinite`` (counts), ``sum`` and ``abs`` (of the finite values) and
         ``max`` (-inf when none is finite), each ``(filters,)``; and ``sample``: every filter's
-        values at the same :func:`sample_positions`, at most :data:`HISTOGRAM_SAMPLE` in all.
+        values at the same :func:`sample_rows`, at most :data:`HISTOGRAM_SAMPLE` in all.
     """
     filters = int(activation.shape[-1])
     flat = xp.reshape(activation, (-1, filters))
     positions = float(np.prod([d or 1 for d in activation.shape[:-1]]))
-    rows = sample_positions(int(positions), max(1, HISTOGRAM_SAMPLE // filters))
+    rows = sample_rows(activation.shape[:-1], max(1, HISTOGRAM_SAMPLE // filters), samples, start,
+                       xp)  # fmt: skip
 
     total, peak = _reducers(activation, xp)
 
@@ -117,18 +124,58 @@ def filter_sums(activation: Any, xp: Any = np, nonnegative: bool = False) -> dic
     return {**sums, "sample": sample}
 
 
+def join_sums(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The :func:`filter_sums` of a whole probe from those of its parts, in sample order:
+    counts and sums added, maxima taken, samples stacked."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    joined = {key: np.sum([part[key] for part in parts], axis=0)
+              for key in ("finite", "nonfinite", "sum", "abs")}  # fmt: skip
+    joined["max"] = np.max([part["max"] for part in parts], axis=0)
+    joined["sample"] = np.concatenate([part["sample"] for part in parts])
+    return joined
+
+
+def sample_rows(
+    dims: Sequence[int | None], count: int, samples: int | None = None, start: Any = 0,
+    xp: Any = np,
+) -> Any:  # fmt: skip
+    """About ``count`` rows of a ``(batch, spatial...)`` array flattened to rows: in each
+    sample, ``count // samples`` of its positions (at least one), drawn once per sample and map
+    size, in order. ``samples`` and ``start`` are the whole probe's count and this part's first
+    sample when ``dims`` are a part of it (``start`` may be a tensor inside a compiled call,
+    ``xp=keras.ops``): the parts' rows, stacked, are then the whole's.
+
+    Example:
+        ```python
+        sample_rows((8, 56, 56), 256)  # 32 positions in each of the 8 samples
+        ```
+    """
+    batch = int(dims[0] or 1)
+    spatial = int(np.prod([d or 1 for d in dims[1:]]))
+    samples = samples or batch
+    table = _sample_table(samples, spatial, max(1, count // samples))
+    if batch == samples:
+        return table.ravel()
+    part = xp.take(table, start + np.arange(batch, dtype=np.int32), axis=0)
+    return xp.reshape(part - start * spatial, (-1,))
+
+
 @functools.lru_cache(maxsize=64)
-def sample_positions(positions: int, count: int) -> np.ndarray:
-    """``count`` of ``positions`` row-major positions (sample, pixel), drawn once at random
-    with a seed fixed by ``positions``, in order: the same positions at every event, spread
-    over every sample, row and column. An even stride would alias with the map's width (one
+def _sample_table(samples: int, spatial: int, count: int) -> np.ndarray:
+    """``(samples, count)``: each sample's rows, ``count`` of its ``spatial`` positions drawn at
+    random with a seed fixed by the map size and the sample, so the same at every event and
+    spread over every row and column (an even stride would alias with the map's width: one
     stride of 3.5 rows samples 2 columns)."""
-    if count >= positions:
-        return np.arange(positions)
-    chosen = np.random.default_rng(positions).choice(positions, count, replace=False)
-    chosen.sort()
-    chosen.flags.writeable = False
-    return chosen
+    if count >= spatial:
+        places = np.broadcast_to(np.arange(spatial), (samples, spatial))
+    else:
+        draw = [np.random.default_rng((spatial, i)).choice(spatial, count, replace=False)
+                for i in range(samples)]  # fmt: skip
+        places = np.sort(np.stack(draw), axis=1)
+    table = (places + np.arange(samples)[:, None] * spatial).astype(np.int32)
+    table.flags.writeable = False
+    return table
 
 
 def _reducers(activation: Any, xp: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:

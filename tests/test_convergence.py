@@ -21,7 +21,7 @@ from actlog.layers import select_layers
 from actlog.producers import Event, Needs
 from actlog.producers.convergence import SETTLED_TAG, ConvergenceProducer
 from actlog.reader import read_scalars
-from actlog.stats import sample_positions
+from actlog.stats import sample_rows
 
 layers = keras.layers
 RNG = np.random.default_rng(0)
@@ -104,10 +104,12 @@ def test_cka_degenerate_inputs():
 
 
 def test_feature_shape_keeps_every_channel_at_up_to_max_rows_positions():
-    assert feature_shape(8 * 56 * 56, 256) == (MAX_ROWS, 256)
-    assert feature_shape(8 * 7 * 7, 2048) == (MAX_ROWS, 2048)
-    assert feature_shape(8 * 3 * 3, 256) == (72, 256)  # every position of a small map
-    assert feature_shape(8, 256) == (8, 256)
+    assert feature_shape((8, 56, 56), 256) == (MAX_ROWS, 256)
+    assert feature_shape((8, 7, 7), 2048) == (MAX_ROWS, 2048)
+    assert feature_shape((8, 3, 3), 256) == (72, 256)  # every position of a small map
+    assert feature_shape((8,), 256) == (8, 256)
+    assert feature_shape((3, 56, 56), 256) == (3 * 85, 256)  # the same places in each sample
+    assert feature_shape((2, 56, 56), 256, samples=8) == (2 * 32, 256)  # a part of 8
 
 
 # ---- the features taken inside the capture ---------------------------------------------------
@@ -137,7 +139,7 @@ def test_the_capture_takes_fixed_rows_and_every_channel_even_on_a_tiny_map():
         expected = conv_features(maps[path])
         np.testing.assert_allclose(taken, expected, rtol=1e-4, atol=1e-5)
         flat = maps[path].reshape(-1, maps[path].shape[-1])
-        rows = sample_positions(len(flat), len(taken))
+        rows = sample_rows(maps[path].shape[:-1], MAX_ROWS)
         np.testing.assert_allclose(taken, flat[rows, : taken.shape[1]], rtol=1e-4, atol=1e-5)
 
 

@@ -11,7 +11,7 @@ from actlog.images import MARK_RGB, SEPARATOR_GRAY
 from actlog.overlays import Geometry, upsample_map
 from actlog.reader import decode_png, read_images, read_scalars
 from actlog.sheet import contact_sheet
-from actlog.stats import HISTOGRAM_SAMPLE, filter_sums, sample_positions, stats_from_sums
+from actlog.stats import HISTOGRAM_SAMPLE, filter_sums, sample_rows, stats_from_sums
 from tests import models
 
 layers = keras.layers
@@ -286,7 +286,7 @@ def test_the_sample_spreads_over_every_channel_sample_row_and_column(where):
     sample = np.asarray(sums["sample"])
     assert sample.shape == (HISTOGRAM_SAMPLE // filters, filters)
     np.testing.assert_array_equal(sample[:, 1:], np.broadcast_to(np.arange(1, filters), (256, 63)))
-    rows = sample_positions(n * size * size, len(sample))
+    rows = sample_rows((n, size, size), HISTOGRAM_SAMPLE // filters)
     sample_of, row_of, column_of = np.unravel_index(rows, (n, size, size))
     assert len(set(sample_of)) == n
     assert len(set(row_of)) > 80 and len(set(column_of)) > 80
