@@ -23,6 +23,7 @@ from actlog.layers import LayerRef, LayerSpec, select_layers
 from actlog.options import LoggerOptions, MeasureAt
 from actlog.probe import Probe, fit_probe_to_model, is_dataset, make_probe
 from actlog.producers.convergence import ConvergenceProducer
+from actlog.producers.report import ReportProducer
 from actlog.producers.stats import StatsProducer
 from actlog.records import INITIAL_STEP
 from actlog.run import LoggingRun
@@ -114,6 +115,12 @@ class ActivationLogger(keras.callbacks.Callback):
         maximize_steps: gradient-ascent steps per maximization.
         animate: at train end, save per layer an animated GIF of its image epoch after epoch
             (``<log_dir>/animations/``), and log it to W&B as a video where that sink is used.
+        report: at train end, write the run's view as one self-contained HTML file,
+            ``<log_dir>/report.html`` (:mod:`actlog.view.report`: the actlog tab without a
+            server, at most 20 MB, steps thinned evenly beyond that), read back from the
+            TensorBoard sink's run, and log it to W&B as HTML media (``actlog/report``) and to
+            MLflow as the artifact ``actlog/report.html`` where those sinks are used. Needs the
+            ``"tensorboard"`` sink.
         on_error: ``"warn"``: a failing sink or logging event warns once (per sink or kind of
             failure) and training goes on; ``"raise"``: the error stops training at the next
             epoch end. Errors in the set-up always raise, before the first
@@ -179,6 +186,7 @@ class ActivationLogger(keras.callbacks.Callback):
         maximize_every_n_epochs: int | None = None,
         maximize_steps: int = 30,
         animate: bool = False,
+        report: bool = True,
         on_error: Literal["warn", "raise"] = "warn",
         max_layers: int | None = 16,
         max_event_mb: float = 5.0,
@@ -191,7 +199,8 @@ class ActivationLogger(keras.callbacks.Callback):
             layers, log_dir, every_n_epochs, normalize, max_filters, cmap, probe_size,
             log_initial, min_tile_size, max_image_size, max_pending, stats, dormant_threshold,
             measure_at, dead_warn_fraction, timeline, convergence, weights, weights_cmap,
-            overlays, maximize_every_n_epochs, maximize_steps, animate, on_error, max_layers,
+            overlays, maximize_every_n_epochs, maximize_steps, animate, report, on_error,
+            max_layers,
             max_event_mb, sample_images, verbose,
         )  # fmt: skip
         self.sinks: list[Sink] = make_sinks(sinks, log_dir)
@@ -318,6 +327,10 @@ class ActivationLogger(keras.callbacks.Callback):
         settled = convergence.summary() if convergence else None
         if settled:
             say(settled, self.options.verbose, logger.info)
+        report = self._run.producer(ReportProducer)
+        line = report.line([sink.name for sink in self.sinks]) if report else None
+        if line:
+            say(line, self.options.verbose, logger.info)
         stats = self._run.producer(StatsProducer)
         summary = stats.dead_summary(self.options.dead_warn_fraction) if stats else None
         if summary:

@@ -71,6 +71,7 @@ class LoggerOptions:
     maximize_every_n_epochs: int | None = None
     maximize_steps: int = 30
     animate: bool = False
+    report: bool = True
     on_error: Literal["warn", "raise"] = "warn"
     max_layers: int | None = 16
     max_event_mb: float = 5.0

@@ -68,6 +68,14 @@ class Animation:
 
 
 @dataclass(frozen=True)
+class Html:
+    """A self-contained HTML file (the run's report, :mod:`actlog.view.report`) under a tag."""
+
+    tag: str
+    path: Path
+
+
+@dataclass(frozen=True)
 class Document:
     """A JSON-able mapping under a tag: the data actlog's view reads (one per event; the
     contract is :mod:`actlog.view.metadata`). TensorBoard keeps it as a summary of actlog's
@@ -77,4 +85,4 @@ class Document:
     content: Mapping[str, Any] = field(repr=False)
 
 
-Record = ImageSet | Scalar | Histogram | Table | Animation | Document
+Record = ImageSet | Scalar | Histogram | Table | Animation | Html | Document

@@ -8,7 +8,7 @@ from pathlib import Path
 from actlog.reader import ACTIVATIONS_PREFIX, image_tags
 
 
-def _is_event_file(name: str) -> bool:
+def is_event_file(name: str) -> bool:
     """TensorBoard's own test: ``tfevents`` in the name, minus profiler placeholders."""
     return "tfevents" in name and not name.endswith(".profile-empty")
 
@@ -29,7 +29,7 @@ def has_event_files(directory: str | os.PathLike[str]) -> bool:
     """
     path = Path(directory)
     return path.is_dir() and any(
-        _is_event_file(entry.name) for entry in path.iterdir() if entry.is_file()
+        is_event_file(entry.name) for entry in path.iterdir() if entry.is_file()
     )
 
 
@@ -53,7 +53,7 @@ def event_run_dirs(root: str | os.PathLike[str]) -> list[str]:
         raise FileNotFoundError(f"Log directory not found: {root_path}")
     runs = []
     for directory, _subdirs, files in os.walk(root_path):
-        if any(_is_event_file(name) for name in files):
+        if any(is_event_file(name) for name in files):
             relative = os.path.relpath(directory, root_path)
             runs.append(relative.replace(os.sep, "/"))
     return sorted(runs)

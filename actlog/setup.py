@@ -23,7 +23,7 @@ from actlog.probe import Probe
 from actlog.producers import Producer, Setup, create_producers
 from actlog.producers.grids import MAX_SHOWN_SAMPLES
 from actlog.run import LoggingRun
-from actlog.sinks import Sink
+from actlog.sinks import Sink, TensorBoardSink
 from actlog.tags import layer_keys
 
 
@@ -48,7 +48,9 @@ def build_run(
     else:
         choice = Choice(list(refs), len(refs), "as named")
     keys = layer_keys(model, choice.layers)  # one key per layer, in every producer's tags
-    setup = Setup(options, model, graph, choice.layers, probe, failures.warn_once, keys)
+    run_dirs = [sink.log_dir for sink in sinks if isinstance(sink, TensorBoardSink)]
+    setup = Setup(options, model, graph, choice.layers, probe, failures.warn_once, keys,
+                  run_dirs[0] if run_dirs else None)  # fmt: skip
     producers = create_producers(setup)
     capture = Capture(model, [producer.needs() for producer in producers], MAX_SHOWN_SAMPLES,
                       options.max_filters)  # fmt: skip
@@ -66,7 +68,7 @@ def build_run(
         producer.prepare(captured.maps)
     run = LoggingRun(sinks, producers, capture, probe.x, failures, options.max_pending)
     run.layers = choice.layers
-    return run, captured, train_begin_line(options, choice, producers)
+    return run, captured, train_begin_line(options, choice, producers, bool(run_dirs))
 
 
 def _gist(error: Exception) -> str:
@@ -79,8 +81,10 @@ def _gist(error: Exception) -> str:
     return f"in {calling.group(1)}: {gist}" if calling and gist != calling.group(0) else gist
 
 
-def train_begin_line(options: LoggerOptions, choice: Choice, producers: list[Producer]) -> str:
-    """What will be logged, how to ask for more, and how big it gets."""
+def train_begin_line(options: LoggerOptions, choice: Choice, producers: list[Producer],
+                     tensorboard: bool = True) -> str:  # fmt: skip
+    """What will be logged, how to ask for more, how big it gets, and (with a TensorBoard
+    sink) where to look."""
     names = [ref.path for ref in choice.layers]
     shown = ", ".join(names[:6]) + (f", ... ({len(names) - 6} more)" if len(names) > 6 else "")
     kind = "conv layers" if options.layers == "conv" else "layers"
@@ -89,9 +93,11 @@ def train_begin_line(options: LoggerOptions, choice: Choice, producers: list[Pro
         what += "; max_layers=None logs every one"
     images = sum(producer.image_count() for producer in producers)
     per_100 = options.max_event_mb * 100 / options.every_n_epochs
+    look = (' In TensorBoard: the "actlog" tab, or Images with "Show actual image size" for '
+            "the grids at 1:1." if tensorboard else "")  # fmt: skip
     return (
         f"{what}. At most {options.max_event_mb:g} MB per event ({images} images; raise "
-        f"max_event_mb for larger ones), {per_100:,.0f} MB per 100 epochs."
+        f"max_event_mb for larger ones), {per_100:,.0f} MB per 100 epochs.{look}"
     )
 
 

@@ -70,6 +70,7 @@ def test_by_default_one_image_per_layer_with_the_samples_side_by_side(tmp_path, 
     line = capsys.readouterr().out
     assert "actlog: logging 2 of 2 conv layers (every conv layer: conv_a, conv_b)" in line
     assert "At most 5 MB per event (4 images" in line and "500 MB per 100 epochs" in line
+    assert 'the "actlog" tab, or Images with "Show actual image size"' in line
     images = read_images(tmp_path)
     final = actlog.extract(model, probe_x)
     captions = [f"probe {i}: label {label}" for i, label in enumerate(probe_y)]

@@ -131,11 +131,11 @@ def test_the_command_line_block_runs_as_printed(tmp_path):
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin"}
     env.pop("VIRTUAL_ENV", None)
     lines = [line for line in block.splitlines() if line.strip()]
-    assert len(lines) == 4
+    assert len(lines) == 5
     for line in lines:
         command, _, comment = line.partition("#")
         done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=300)  # fmt: skip
         assert done.returncode == 0, (line, done.stderr)
-        for named in re.findall(r"[\w/]+\.(?:png|gif)", comment):
+        for named in re.findall(r"[\w/]+\.(?:png|gif|html)", comment):
             assert (tmp_path / named).is_file(), (line, named, sorted(os.listdir(tmp_path)))

@@ -1,7 +1,7 @@
-"""The actlog tab in headless Chromium on a real TensorBoard server: the tab appears, one slider
-moves every layer, clicking a tile opens that filter with one frame per logged step, A/B, the
-health map, two runs side by side. Every picture is compared, pixel for pixel, with what was
-logged."""
+"""The actlog tab in headless Chromium on a real TensorBoard server, and the same view as a
+report opened from ``file://`` with no server (``place``): the tab appears, one slider moves
+every layer, clicking a tile opens that filter with one frame per logged step, A/B, the health
+map, two runs side by side. Every picture is compared, pixel for pixel, with what was logged."""
 
 import contextlib
 import shutil
@@ -39,6 +39,19 @@ def server(logdir):
         yield s
 
 
+@pytest.fixture(scope="module", params=["plugin", "report"])
+def place(request, logdir, tmp_path_factory):
+    """Where the view is opened: the plugin's entry on the TensorBoard server, or the report
+    ``actlog report`` writes of the same log directory, from disk."""
+    if request.param == "plugin":
+        return f"{request.getfixturevalue('server').base_url}{ENTRY}"
+    from actlog.view.report import write_report
+
+    report = write_report(logdir, tmp_path_factory.mktemp("report") / "report.html")
+    assert report.steps_shown == report.steps_logged == 2 * (EPOCHS + 1)
+    return report.path.as_uri()
+
+
 @pytest.fixture(scope="module")
 def browser():
     with chromium() as b:
@@ -46,10 +59,11 @@ def browser():
 
 
 @contextlib.contextmanager
-def open_view(browser, server, fragment=""):
-    """The actlog frame, opened on its own (what TensorBoard puts in the tab's iframe)."""
+def open_view(browser, place, fragment=""):
+    """The actlog frame, opened on its own (what TensorBoard puts in the tab's iframe), or the
+    report."""
     with page(browser) as tab:
-        tab.goto(f"{server.base_url}{ENTRY}{fragment}")
+        tab.goto(f"{place}{fragment}")
         tab.wait_for_selector("body[data-ready=true]")
         yield tab
 
@@ -80,10 +94,10 @@ def test_the_tab_appears_in_tensorboard_and_shows_the_view(browser, server):
         assert not tab.errors
 
 
-def test_one_slider_moves_every_layer_with_the_logged_pixels(browser, server, logdir):
+def test_one_slider_moves_every_layer_with_the_logged_pixels(browser, place, logdir):
     run_dir = logdir / "lr_small"
     docs = documents(run_dir)
-    with open_view(browser, server, "#run=lr_small&sample=1") as tab:
+    with open_view(browser, place, "#run=lr_small&sample=1") as tab:
         cards = "section.card canvas.grid"
         wait_for_step(tab, cards, EPOCHS - 1)  # opens at the last step
         moves = [("Home", -1), ("ArrowRight", 0), ("ArrowRight", 1), ("End", EPOCHS - 1),
@@ -108,10 +122,10 @@ def test_one_slider_moves_every_layer_with_the_logged_pixels(browser, server, lo
         assert not tab.errors
 
 
-def test_clicking_tile_k_opens_filter_k_with_a_frame_per_logged_step(browser, server, logdir):
+def test_clicking_tile_k_opens_filter_k_with_a_frame_per_logged_step(browser, place, logdir):
     run_dir = logdir / "lr_small"
     docs = documents(run_dir)
-    with open_view(browser, server, "#run=lr_small&view=layer&layer=conv_a&step=2") as tab:
+    with open_view(browser, place, "#run=lr_small&view=layer&layer=conv_a&step=2") as tab:
         canvas = "figure.panel[data-panel=A] canvas"
         wait_for_step(tab, canvas, 2)
         layout = layer_doc(docs[2], "conv_a")["grid"]
@@ -150,10 +164,10 @@ def test_clicking_tile_k_opens_filter_k_with_a_frame_per_logged_step(browser, se
         assert not tab.errors
 
 
-def test_ab_shows_the_two_chosen_steps(browser, server, logdir):
+def test_ab_shows_the_two_chosen_steps(browser, place, logdir):
     run_dir = logdir / "lr_small"
     docs = documents(run_dir)
-    with open_view(browser, server, "#run=lr_small&view=layer&layer=conv_b&step=3") as tab:
+    with open_view(browser, place, "#run=lr_small&view=layer&layer=conv_b&step=3") as tab:
         tab.check("input.ab-toggle")
         tab.select_option("select.step-b", "0")
         wait_for_step(tab, "figure.panel[data-panel=B] canvas", 0)
@@ -166,8 +180,8 @@ def test_ab_shows_the_two_chosen_steps(browser, server, logdir):
         assert not tab.errors
 
 
-def test_a_health_cell_opens_that_filter_at_that_step(browser, server, logdir):
-    with open_view(browser, server, "#run=lr_small&view=health&layer=conv_b") as tab:
+def test_a_health_cell_opens_that_filter_at_that_step(browser, place, logdir):
+    with open_view(browser, place, "#run=lr_small&view=health&layer=conv_b") as tab:
         tab.wait_for_function("document.querySelector('canvas.health-map').width > 100")
         cell = tab.evaluate("""() => { const v = window.actlogView.view;
             return {w: v.cellW, h: v.cellH, steps: v.data.steps}; }""")
@@ -182,8 +196,8 @@ def test_a_health_cell_opens_that_filter_at_that_step(browser, server, logdir):
         assert not tab.errors
 
 
-def test_two_runs_side_by_side_at_the_same_step(browser, server, logdir):
-    with open_view(browser, server, "#run=lr_small&view=compare&layer=conv_a&step=4") as tab:
+def test_two_runs_side_by_side_at_the_same_step(browser, place, logdir):
+    with open_view(browser, place, "#run=lr_small&view=compare&layer=conv_a&step=4") as tab:
         for run in ("lr_small", "lr_large"):
             wait_for_step(tab, f"figure.panel[data-run={run}] canvas", 4)
             pixels, scale = shown_grid(tab, f"figure.panel[data-run={run}] canvas")

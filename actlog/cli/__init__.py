@@ -3,13 +3,15 @@
 ``actlog render MODEL.keras IMAGE...`` runs image files through a saved Keras model and writes
 one PNG grid per (layer, image), the same grids the callback logs. ``actlog animate LOGDIR``
 turns the ``activations/*`` tags of a TensorBoard run written by
-:class:`actlog.ActivationLogger` into animated GIFs, one frame per logged step.
+:class:`actlog.ActivationLogger` into animated GIFs, one frame per logged step. ``actlog report
+RUN -o FILE.html`` writes the view of a run as one self-contained HTML file.
 
 Exit status: 0 on success; 2 for a usage error, a missing file, an unreadable model or image,
 an unknown layer or tag, a Keras backend that is not installed (a one-line message on stderr, no
 traceback); 130 when interrupted.
 
-Each subcommand is one module (:mod:`actlog.cli.render`, :mod:`actlog.cli.animate`) that adds
+Each subcommand is one module (:mod:`actlog.cli.render`, :mod:`actlog.cli.animate`,
+:mod:`actlog.cli.report`) that adds
 its parser and runs it; :mod:`actlog.cli.common` holds what they share (errors, messages,
 progress) and :mod:`actlog.cli.inputs` the loading of models and images.
 
@@ -34,7 +36,7 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-from actlog.cli import animate, render
+from actlog.cli import animate, render, report
 from actlog.cli.animate import sanitize_tag
 from actlog.cli.common import PROG, CLIError, Progress, one_line, quiet_native_stderr
 from actlog.cli.inputs import input_geometry, load_image, load_model
@@ -59,13 +61,15 @@ _MAIN_EPILOG = """\
 examples:
   actlog render model.keras cat.jpg dog.png --out grids/
   actlog animate logs/actlog --out filters.gif
+  actlog report logs/actlog -o report.html
 
 Run 'actlog COMMAND --help' for each command's options.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``actlog`` argument parser, with its ``render`` and ``animate`` subcommands.
+    """The ``actlog`` argument parser, with its ``render``, ``animate`` and ``report``
+    subcommands.
 
     Returns:
         The parser; each subcommand's namespace has ``handler``, the function that runs it.
@@ -80,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="See what the convolution filters of a Keras model do: render feature-map "
-        "grids of a saved model for image files, or animate a run logged by "
-        "actlog.ActivationLogger.",
+        "grids of a saved model for image files, animate a run logged by "
+        "actlog.ActivationLogger, or write its view as one HTML file.",
         epilog=_MAIN_EPILOG,
         formatter_class=formatter,
     )
@@ -94,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     render.add_parser(commands, formatter)
     animate.add_parser(commands, formatter)
+    report.add_parser(commands, formatter)
     return parser
 
 

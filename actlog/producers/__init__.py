@@ -2,7 +2,8 @@
 
 :data:`PRODUCERS` lists them in the order they run within an event: the statistics first (the
 grids frame the dead filters they find), the view's document after every producer whose facts it
-gathers, the animation last (it keeps the grids' frames).
+gathers, the animation after the grids (it keeps their frames), the report last (at train end,
+it reads back what the sinks wrote).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from actlog.producers.convergence import ConvergenceProducer
 from actlog.producers.grids import GridsProducer
 from actlog.producers.maximized import MaximizedProducer
 from actlog.producers.overlays import OverlaysProducer
+from actlog.producers.report import ReportProducer
 from actlog.producers.stats import StatsProducer
 from actlog.producers.timeline import TimelineProducer
 from actlog.producers.view import ViewProducer
@@ -28,6 +30,7 @@ PRODUCERS: tuple[type[Producer], ...] = (
     ConvergenceProducer,
     ViewProducer,
     AnimationProducer,
+    ReportProducer,
 )
 
 

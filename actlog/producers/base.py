@@ -42,6 +42,7 @@ class Setup:
         warn: ``warn(key, message)`` tells the user something once per key.
         keys: layer path -> its key in every per-layer tag (:func:`actlog.tags.layer_keys`,
             computed once for the run); a path missing here is its own key.
+        run_dir: the TensorBoard run a sink writes (what the report reads back), or None.
     """
 
     options: LoggerOptions
@@ -51,6 +52,7 @@ class Setup:
     probe: Probe
     warn: Callable[[str, str], None]
     keys: Mapping[str, str] = field(default_factory=dict)
+    run_dir: str | None = None
 
 
 @dataclass(frozen=True)

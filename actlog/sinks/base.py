@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from actlog.records import Animation, Document, Histogram, ImageSet, Record, Scalar, Table
+from actlog.records import Animation, Document, Histogram, Html, ImageSet, Record, Scalar, Table
 
 
 class Sink(abc.ABC):
@@ -54,6 +54,8 @@ class Sink(abc.ABC):
             self.write_table(record.tag, record.columns, record.rows, step)
         elif isinstance(record, Animation):
             self.write_animation(record.tag, str(record.path), step)
+        elif isinstance(record, Html):
+            self.write_html(record.tag, str(record.path), step)
         elif isinstance(record, Document):
             self.write_document(record.tag, record.content, step)
         else:
@@ -94,6 +96,10 @@ class Sink(abc.ABC):
 
     def write_animation(self, tag: str, gif_path: str, step: int) -> None:  # noqa: B027
         """Logs an animated GIF file under ``tag`` (ignored unless implemented)."""
+
+    def write_html(self, tag: str, html_path: str, step: int) -> None:  # noqa: B027
+        """Logs a self-contained HTML file, the run's report (ignored unless implemented: the
+        TensorBoard sink's report is already in its log directory)."""
 
     def write_document(  # noqa: B027
         self, tag: str, content: Mapping[str, Any], step: int

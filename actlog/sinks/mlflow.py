@@ -276,6 +276,12 @@ class MlflowSink(Sink):
         self._ready(step)
         self._call("log_artifact", str(gif_path), "animations")
 
+    def write_html(self, tag: str, html_path: str, step: int) -> None:
+        """The report as the run's artifact ``actlog/<file name>``, which MLflow's artifact
+        viewer shows."""
+        self._ready(step)
+        self._call("log_artifact", str(html_path), "actlog")
+
     def write_document(self, tag: str, content: Mapping[str, Any], step: int) -> None:
         self._ready(step)
         self._documents[tag] = content

@@ -244,7 +244,7 @@ class _RecordWriter:
 
     def write(self, data: bytes) -> None:
         header = struct.pack("<Q", len(data))
-        self._file.write(b"".join([header, _masked_crc(header), data, _masked_crc(data)]))
+        self._file.write(b"".join([header, masked_crc(header), data, masked_crc(data)]))
 
     def flush(self) -> None:
         self._file.flush()
@@ -253,7 +253,8 @@ class _RecordWriter:
         self._file.close()
 
 
-def _masked_crc(data: bytes) -> bytes:
+def masked_crc(data: bytes) -> bytes:
+    """The masked CRC-32C of TFRecord framing."""
     crc = google_crc32c.value(data)
     return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 

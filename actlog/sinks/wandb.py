@@ -134,6 +134,12 @@ class WandbSink(Sink):
         if self.enabled:
             self._stage(tag, self._wandb.Video(str(gif_path), format="gif"), step)
 
+    def write_html(self, tag: str, html_path: str, step: int) -> None:
+        """The report as W&B HTML media, unchanged (no stylesheet injected): the run page
+        shows it under ``tag``."""
+        if self.enabled:
+            self._stage(tag, self._wandb.Html(str(html_path), inject=False), step)
+
     def write_document(self, tag: str, content: Mapping[str, Any], step: int) -> None:
         """One JSON line per event in the run's file ``<tag>.jsonl`` (``actlog/event.jsonl``),
         which W&B uploads with the run's files."""
