@@ -134,16 +134,20 @@ def test_the_command_writes_the_report_or_says_why_not(run_dir, tmp_path):
 
 
 def test_the_events_read_without_tensorflow_are_those_tensorboard_reads(run_dir, tmp_path):
-    from actlog.view.events import read_run
+    from actlog.view.events import PER_IMAGE, read_images, scan_run
 
-    read_documents, read_pictures = read_run(run_dir)
+    read_documents, sizes = scan_run(run_dir)
     assert {step: json.loads(text) for step, text in read_documents.items()} == documents(run_dir)
     logged = actlog.reader.read_images(run_dir)
-    assert read_pictures == {tag: dict(steps) for tag, steps in logged.items()}
+    assert read_images(run_dir) == {tag: dict(steps) for tag, steps in logged.items()}
+    assert read_images(run_dir, steps={0}) == {tag: {0: steps[0]} for tag, steps in logged.items()}
+    for step, size in sizes.items():
+        pngs = [png for steps in logged.values() for png in steps.get(step, [])]
+        assert size == sum(len(png) + PER_IMAGE for png in pngs)
     cut = tmp_path / "cut"
     cut.mkdir()
     (event_file,) = [p for p in run_dir.iterdir() if p.name.startswith("events.out")]
     data = event_file.read_bytes()
     (cut / event_file.name).write_bytes(data[: data.rfind(b"actlog/event") - 20])
-    shorter, _ = read_run(cut)  # a record cut short ends the file, as in TensorBoard
+    shorter, _ = scan_run(cut)  # a record cut short ends the file, as in TensorBoard
     assert sorted(shorter) == sorted(read_documents)[:-1]

@@ -8,8 +8,8 @@ mid-write) ends its file, as in TensorBoard.
 
 Example:
     ```python
-    documents, images = read_run("logs/actlog")
-    images["activations/conv2d"][0]  # [PNG bytes of each image at step 0]
+    documents, sizes = scan_run("logs/actlog")  # {-1: b'{"version": 1, ...}'}, {-1: 41321}
+    read_images("logs/actlog", steps={0})["activations/conv2d"][0]  # [PNG bytes of each image]
     ```
 """
 
@@ -33,34 +33,33 @@ IMAGES_PLUGIN = "images"
 PER_IMAGE = 32
 
 
-def read_run(
-    run_dir: str | os.PathLike[str], steps: Collection[int] | None = None
-) -> tuple[dict[int, bytes], dict[str, dict[int, list[bytes]]]]:
-    """The view's documents (step -> its JSON) and the images (tag -> step -> PNGs) of the run
-    in ``run_dir`` (its event files, not those of runs below it), steps ascending; the first of
-    a step is kept where a step was written twice. ``steps``: only the images of these steps
-    are kept (every document is)."""
+def scan_run(run_dir: str | os.PathLike[str]) -> tuple[dict[int, bytes], dict[int, int]]:
+    """The view's documents (step -> its JSON; the first where a step was written twice) and
+    what each step's images take: the bytes of its PNGs (the first of each tag and step), plus
+    :data:`PER_IMAGE` each, without keeping them. Steps ascending."""
     documents: dict[int, bytes] = {}
-    images: dict[str, dict[int, list[bytes]]] = {}
+    sizes: dict[int, int] = {}
+    seen: set[tuple[str, int]] = set()
     for step, tag, plugin, strings in _values(run_dir):
         if plugin == PLUGIN_NAME and tag == EVENT_TAG and strings:
             documents.setdefault(step, strings[0])
-        elif plugin == IMAGES_PLUGIN and len(strings) >= 2 and (steps is None or step in steps):
-            images.setdefault(tag, {}).setdefault(step, list(strings[2:]))
-    return (dict(sorted(documents.items())),
-            {tag: dict(sorted(by_step.items())) for tag, by_step in images.items()})  # fmt: skip
-
-
-def image_bytes(run_dir: str | os.PathLike[str]) -> dict[int, int]:
-    """Step -> the bytes of the PNGs logged at that step (the first of each tag and step), plus
-    :data:`PER_IMAGE` each, without keeping them."""
-    seen: set[tuple[str, int]] = set()
-    sizes: dict[int, int] = {}
-    for step, tag, plugin, strings in _values(run_dir):
-        if plugin == IMAGES_PLUGIN and len(strings) >= 2 and (tag, step) not in seen:
+        elif plugin == IMAGES_PLUGIN and len(strings) >= 2 and (tag, step) not in seen:
             seen.add((tag, step))
             sizes[step] = sizes.get(step, 0) + sum(len(png) + PER_IMAGE for png in strings[2:])
-    return sizes
+    return dict(sorted(documents.items())), dict(sorted(sizes.items()))
+
+
+def read_images(
+    run_dir: str | os.PathLike[str], steps: Collection[int] | None = None
+) -> dict[str, dict[int, list[bytes]]]:
+    """The images of the run in ``run_dir`` (its event files, not those of runs below it):
+    tag -> step -> PNGs, steps ascending, the first where a step was written twice; only those
+    of ``steps`` when given."""
+    images: dict[str, dict[int, list[bytes]]] = {}
+    for step, tag, plugin, strings in _values(run_dir):
+        if plugin == IMAGES_PLUGIN and len(strings) >= 2 and (steps is None or step in steps):
+            images.setdefault(tag, {}).setdefault(step, list(strings[2:]))
+    return {tag: dict(sorted(by_step.items())) for tag, by_step in images.items()}
 
 
 def _values(run_dir: str | os.PathLike[str]) -> Iterator[tuple[int, str, str | None, Any]]:

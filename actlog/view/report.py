@@ -33,7 +33,7 @@ from typing import Any
 
 from actlog.runs import event_run_dirs
 from actlog.view import data
-from actlog.view.events import image_bytes, read_run
+from actlog.view.events import read_images, scan_run
 
 #: The default bound on a report's size, in megabytes.
 DEFAULT_MAX_MB = 20.0
@@ -60,13 +60,13 @@ class RunData:
     def step_bytes(self) -> dict[int, int]:
         """What each step adds to the page, at most: its numbers (the routes' answers hold a
         document's numbers about once over, plus the overview's) and its images as data URLs
-        (base64, with their prefix and quotes: :func:`actlog.view.events.image_bytes`)."""
+        (base64, with their prefix and quotes: :func:`actlog.view.events.scan_run`)."""
         return {step: 5 * len(document) // 4 + 4 * self.image_bytes.get(step, 0) // 3
                 for step, document in self.documents.items()}  # fmt: skip
 
     def load(self) -> None:
         """Reads the images of the kept steps (only those: a long run is not held whole)."""
-        _, self.images = read_run(self.directory, set(self.kept))
+        self.images = read_images(self.directory, set(self.kept))
 
 
 @dataclass
@@ -109,11 +109,11 @@ def read_runs(source: str | os.PathLike[str]) -> list[RunData]:
     root = Path(source)
     runs = []
     for name in event_run_dirs(root):
-        documents, _ = read_run(root / name, steps=())
+        documents, sizes = scan_run(root / name)
         if not documents:
             continue
         label = root.resolve().name if name == "." else name
-        runs.append(RunData(label, root / name, documents, image_bytes(root / name)))
+        runs.append(RunData(label, root / name, documents, sizes))
     if not runs:
         raise NoActlogData(
             f"No run under {root} holds actlog's documents: give the log_dir an "
