@@ -93,8 +93,9 @@ def write_report(source: str | os.PathLike[str], output: str | os.PathLike[str],
     """
     runs = read_runs(source)
     frontend = _frontend()
-    budget = int(max_mb * 1e6) - len(frontend) - 4096
-    _thin(runs, budget, max_mb)
+    _thin(runs, max_mb, len(frontend) + 4096)
+    for run in runs:
+        run.load()
     page = _page(runs, frontend)
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,9 +139,10 @@ def thinned(steps: list[int], count: int) -> list[int]:
     return [steps[round(i * last / (count - 1))] for i in range(count)]
 
 
-def _thin(runs: list[RunData], budget: int, max_mb: float) -> None:
-    """Keeps in each run as many evenly spread steps as fit its share of ``budget`` (shares
-    by what each run would take whole)."""
+def _thin(runs: list[RunData], max_mb: float, page_bytes: int) -> None:
+    """Keeps in each run as many evenly spread steps as fit its share of ``max_mb`` less the
+    page's own ``page_bytes`` (shares by what each run would take whole)."""
+    budget = int(max_mb * 1e6) - page_bytes
     sizes = [run.step_bytes() for run in runs]
     whole = sum(sum(size.values()) for size in sizes)
     for run, size in zip(runs, sizes, strict=True):
@@ -157,19 +159,16 @@ def _thin(runs: list[RunData], budget: int, max_mb: float) -> None:
             raise ValueError(
                 f"max_mb={max_mb:g} leaves no room for one step of run {run.name!r} "
                 f"({max(size.values()) / 1e6:.2f} MB a step, after the page's "
-                f"{_frontend_mb():.2f} MB): raise max_mb."
+                f"{page_bytes / 1e6:.2f} MB): raise max_mb."
             )
         run.kept = thinned(steps, low)
-        run.load()
 
 
 def _run_payload(run: RunData) -> dict[str, Any]:
     index = data.RunIndex()
     for step in run.kept:
         index.add(step, run.documents[step])
-    kept = set(run.kept)
-    index.set_images({tag: {step: pngs for step, pngs in by_step.items() if step in kept}
-                      for tag, by_step in run.images.items()})  # fmt: skip
+    index.set_images(run.images)  # the kept steps' only (RunData.load)
     overview = index.overview()
     shown = {tag for layer in overview["layers"] for tag in layer["tags"].values()}
     filters = {}
@@ -178,8 +177,7 @@ def _run_payload(run: RunData) -> dict[str, Any]:
             filters[layer["path"]] = index.filters(layer["path"])
         except KeyError:
             continue
-    images = {tag: {step: [_data_url(png) for png in pngs] for step, pngs in by_step.items()
-                    if step in kept}
+    images = {tag: {step: [_data_url(png) for png in pngs] for step, pngs in by_step.items()}
               for tag, by_step in run.images.items() if tag in shown}  # fmt: skip
     return {"overview": overview, "filters": filters, "images": images}
 
@@ -243,10 +241,6 @@ renderReport(document.getElementById("actlog-app"));
 </body>
 </html>
 """
-
-
-def _frontend_mb() -> float:
-    return len(_frontend()) / 1e6
 
 
 def _data_url(png: bytes) -> str:
