@@ -9,9 +9,10 @@ write side by side under the log directory:
                       the filters' health over the run (filter_health/), each layer's
                       convergence (convergence/), weights, overlays, maximized inputs.
 
-Where MLflow is installed (pip install "actlog[mlflow]"), actlog also logs the same images and
-metrics to a local MLflow store, <log-dir>/mlflow.db (artifacts in <log-dir>/mlartifacts), with
-no server needed to write it; --no-mlflow leaves it out.
+Where MLflow is installed (pip install "actlog[mlflow]"), actlog also logs the same images,
+metrics and report to a local MLflow store, <log-dir>/mlflow.db (artifacts in
+<log-dir>/mlartifacts), with no server needed to write it, in one run with MLflow's own Keras
+callback (loss, accuracy); --no-mlflow leaves it out.
 
 Run it, then open TensorBoard:
 
@@ -25,11 +26,13 @@ Run it, then open TensorBoard:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import shlex
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -139,8 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         callbacks.append(WandbMetricsLogger())
         sinks.append(actlog.WandbSink(run))
     mlflow_uri = mlflow_store(args) if args.mlflow else None
+    mlflow_run = contextlib.ExitStack()
     if mlflow_uri is not None:
-        sinks.append(actlog.MlflowSink(tracking_uri=mlflow_uri, experiment_name="actlog-demo"))
+        # One MLflow run holds MLflow's own Keras callback's loss, accuracy and optimizer
+        # params, and actlog's images, statistics, report and options (params actlog.*).
+        from mlflow.keras import MlflowCallback
+
+        mlflow_run.enter_context(active_mlflow_run(mlflow_uri))
+        callbacks.append(MlflowCallback())
+        sinks.append(actlog.MlflowSink())  # the active run
     callbacks.append(
         actlog.ActivationLogger(
             probe=probe,
@@ -158,17 +168,21 @@ def main(argv: list[str] | None = None) -> int:
             animate=True,  # <log-dir>/actlog/animations/<layer>.gif at the end
         )
     )
-    model.fit(
-        x_train,
-        y_train,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        validation_data=(x_test, y_test),
-        callbacks=callbacks,
-        verbose=2,
-    )
+    with mlflow_run:  # ended here, even if fit fails
+        model.fit(
+            x_train,
+            y_train,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            validation_data=(x_test, y_test),
+            callbacks=callbacks,
+            verbose=2,
+        )
+        _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+        if mlflow_uri is not None:
+            import mlflow
 
-    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+            mlflow.log_metric("test_accuracy", accuracy)
     print(f"Test accuracy: {accuracy:.4f}")
     if run is not None:
         run.finish()
@@ -176,26 +190,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"W&B run saved offline in {run.dir}; upload it with:")
             print(f"  wandb sync {shlex.quote(os.path.dirname(run.dir))}")
     if mlflow_uri is not None:
-        print("The same images and metrics in MLflow (a step slider per image):")
-        print(f"  mlflow ui --backend-store-uri {shlex.quote(mlflow_uri)}")
+        print("The same images and metrics in MLflow, with Keras's loss and accuracy (a step "
+              "slider per image):")
+        print(f"  {command_here('mlflow', 'ui', '--backend-store-uri', mlflow_uri)}")
     animations = os.path.join(args.log_dir, "actlog", "animations")
     print(f"Evolution of each layer, epoch after epoch: {animations}/<layer>.gif")
     print("Watch every layer on one step slider, and click a filter to follow it, in "
           "TensorBoard's actlog tab:")
-    print(f"  {tensorboard_command(args.log_dir)}")
+    print(f"  {command_here('tensorboard', '--logdir', args.log_dir)}")
     print("  then open http://localhost:6006/#actlog")
     return 0
 
 
-def tensorboard_command(log_dir: str) -> str:
-    """The command that starts TensorBoard on ``log_dir`` from this Python environment, so it
-    works as printed whether or not the environment is activated."""
-    script = os.path.join(os.path.dirname(sys.executable), "tensorboard")
-    if not os.path.exists(script):
-        return f"{shlex.quote(sys.executable)} -m tensorboard.main --logdir {shlex.quote(log_dir)}"
-    relative = os.path.relpath(script)
-    shown = relative if not relative.startswith("..") else script
-    return f"{shlex.quote(shown)} --logdir {shlex.quote(log_dir)}"
+def command_here(program: str, *args: str) -> str:
+    """The command that runs ``program`` (``tensorboard``, ``mlflow``) from this Python
+    environment, so that it works as printed whether or not the environment is activated."""
+    script = os.path.join(os.path.dirname(sys.executable), program)
+    if os.path.exists(script):
+        relative = os.path.relpath(script)
+        command = [relative if not relative.startswith("..") else script]
+    else:  # no console script: the module's own entry point
+        module = "tensorboard.main" if program == "tensorboard" else program
+        command = [sys.executable, "-m", module]
+    return shlex.join([*command, *args])
 
 
 def mlflow_store(args: argparse.Namespace) -> str | None:
@@ -213,6 +230,26 @@ def mlflow_store(args: argparse.Namespace) -> str | None:
         artifacts = os.path.join(root, "mlartifacts")
         client.create_experiment("actlog-demo", artifact_location=f"file://{artifacts}")
     return uri
+
+
+@contextlib.contextmanager
+def active_mlflow_run(uri: str) -> Iterator[Any]:
+    """An active MLflow run in the demo's experiment of the store ``uri``, which is MLflow's
+    tracking URI inside the block only (MLFLOW_TRACKING_URI; MLflow's global setting is left
+    alone)."""
+    import mlflow
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        experiment = mlflow.MlflowClient(uri).get_experiment_by_name("actlog-demo")
+        with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
+            yield run
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 def start_wandb_run(args: argparse.Namespace) -> Any:

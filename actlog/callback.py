@@ -348,9 +348,10 @@ class ActivationLogger(keras.callbacks.Callback):
         assert self._probe is not None, "on_train_begin sets the probe"
         probe = self._probe = fit_probe_to_model(self._probe, self._target)
         sinks = self.sinks if self._chief else []
+        epochs = (self.params or {}).get("epochs")
         try:
             run, captured, line = build_run(self.options, self._target, self._refs, probe, sinks,
-                                            self.failures)  # fmt: skip
+                                            self.failures, epochs)  # fmt: skip
         except LayersNotCalled:
             if self._target is not self.model or not sub_models(self.model):
                 raise

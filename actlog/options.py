@@ -9,7 +9,7 @@ any training step.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -77,6 +77,13 @@ class LoggerOptions:
     max_event_mb: float = 5.0
     sample_images: bool = False
     verbose: int = 1
+
+    def params(self) -> dict[str, str | int | float | bool | None]:
+        """The options as flat values, what a tracker keeps as a run's parameters (a list of
+        layers or a selecting function as its text)."""
+        values = {field.name: getattr(self, field.name) for field in fields(self)}
+        return {name: value if value is None or isinstance(value, str | int | float | bool)
+                else str(value) for name, value in values.items()}  # fmt: skip
 
     def __post_init__(self) -> None:
         for name in ("every_n_epochs", "probe_size", "min_tile_size", "max_image_size",

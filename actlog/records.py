@@ -85,4 +85,13 @@ class Document:
     content: Mapping[str, Any] = field(repr=False)
 
 
-Record = ImageSet | Scalar | Histogram | Table | Animation | Html | Document
+@dataclass(frozen=True)
+class Params:
+    """The logger's options, once per run (with its first event): MLflow params, W&B config,
+    a table in TensorBoard's Text tab."""
+
+    tag: str
+    values: Mapping[str, str | int | float | bool | None]
+
+
+Record = ImageSet | Scalar | Histogram | Table | Animation | Html | Document | Params

@@ -27,7 +27,7 @@ from actlog.capture import Capture, Captured
 from actlog.failures import FailurePolicy
 from actlog.layers import LayerRef
 from actlog.producers import Event, Producer
-from actlog.records import Record
+from actlog.records import Params, Record
 from actlog.sinks import Sink
 from actlog.userwarn import warn
 from actlog.worker import BackgroundWorker, WorkerStats
@@ -70,6 +70,8 @@ class LoggingRun:
         self.failures, self.max_pending = failures, max_pending
         #: The logged layers (set by :func:`actlog.setup.build_run`).
         self.layers: list[LayerRef] = []
+        #: Written to every sink with the first event (set by :func:`actlog.setup.build_run`).
+        self.params: Params | None = None
         #: Seconds the background writer spent per producer (by name) and per sink
         #: (``"sink <name>"``, encoding included), over the run: what ``bench/fit.py`` reports.
         self.seconds: collections.Counter[str] = collections.Counter()
@@ -195,6 +197,9 @@ class LoggingRun:
 
     def _write_event(self, producers: list[Producer], event: Event) -> None:
         """On the background thread: each producer's records, written to each sink."""
+        if self.params is not None:
+            event.records.append(self.params)
+            self.params = None
         for producer in producers:
             start = time.perf_counter()
             event.records.extend(producer.produce(event))

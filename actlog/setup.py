@@ -22,9 +22,12 @@ from actlog.options import LoggerOptions
 from actlog.probe import Probe
 from actlog.producers import Producer, Setup, create_producers
 from actlog.producers.grids import MAX_SHOWN_SAMPLES
+from actlog.records import Params
 from actlog.run import LoggingRun
 from actlog.sinks import Sink, TensorBoardSink
+from actlog.sinks.report_store import ReportStore, report_readers
 from actlog.tags import layer_keys
+from actlog.view.metadata import MIN_IMAGE_SAMPLES
 
 
 def build_run(
@@ -34,9 +37,10 @@ def build_run(
     probe: Probe,
     sinks: Sequence[Sink],
     failures: FailurePolicy,
+    epochs: int | None = None,
 ) -> tuple[LoggingRun, Captured, str]:
     """A logging run ready to start, the first capture of the probe (for step -1), and the
-    train-begin line.
+    train-begin line (``epochs``: of the fit, if known).
 
     Raises:
         ValueError: when the probe cannot run through the model, or a chosen layer's output is
@@ -49,8 +53,11 @@ def build_run(
         choice = Choice(list(refs), len(refs), "as named")
     keys = layer_keys(model, choice.layers)  # one key per layer, in every producer's tags
     run_dirs = [sink.log_dir for sink in sinks if isinstance(sink, TensorBoardSink)]
+    readers = report_readers(list(sinks)) if options.report else []
+    store = ReportStore(readers) if readers else None
     setup = Setup(options, model, graph, choice.layers, probe, failures.warn_once, keys,
-                  run_dirs[0] if run_dirs else None)  # fmt: skip
+                  run_dirs[0] if run_dirs else store and store.log_dir,
+                  keep_report=store is None)  # fmt: skip
     producers = create_producers(setup)
     capture = Capture(model, [producer.needs() for producer in producers], MAX_SHOWN_SAMPLES,
                       options.max_filters)  # fmt: skip
@@ -66,9 +73,12 @@ def build_run(
         ) from error
     for producer in producers:
         producer.prepare(captured.maps)
-    run = LoggingRun(sinks, producers, capture, probe.x, failures, options.max_pending)
+    run = LoggingRun([*sinks, *([store] if store else [])], producers, capture, probe.x,
+                     failures, options.max_pending)  # fmt: skip
     run.layers = choice.layers
-    return run, captured, train_begin_line(options, choice, producers, bool(run_dirs))
+    run.params = Params("actlog", options.params())
+    line = train_begin_line(options, choice, producers, bool(run_dirs), epochs)
+    return run, captured, line
 
 
 def _gist(error: Exception) -> str:
@@ -82,9 +92,10 @@ def _gist(error: Exception) -> str:
 
 
 def train_begin_line(options: LoggerOptions, choice: Choice, producers: list[Producer],
-                     tensorboard: bool = True) -> str:  # fmt: skip
+                     tensorboard: bool = True, epochs: int | None = None) -> str:  # fmt: skip
     """What will be logged, how to ask for more, how big it gets, and (with a TensorBoard
-    sink) where to look."""
+    sink) where to look; for a fit of more events than TensorBoard keeps with actlog
+    installed, how to keep them all."""
     names = [ref.path for ref in choice.layers]
     shown = ", ".join(names[:6]) + (f", ... ({len(names) - 6} more)" if len(names) > 6 else "")
     kind = "conv layers" if options.layers == "conv" else "layers"
@@ -95,6 +106,11 @@ def train_begin_line(options: LoggerOptions, choice: Choice, producers: list[Pro
     per_100 = options.max_event_mb * 100 / options.every_n_epochs
     look = (' In TensorBoard: the "actlog" tab, or Images with "Show actual image size" for '
             "the grids at 1:1." if tensorboard else "")  # fmt: skip
+    events = None if epochs is None else epochs // options.every_n_epochs + 1
+    if tensorboard and events is not None and events > MIN_IMAGE_SAMPLES:
+        look += (f" This fit logs {events:,} events; TensorBoard keeps {MIN_IMAGE_SAMPLES} per "
+                 "image tag (a random sample of the rest): start it with --samples_per_plugin "
+                 "images=0 to keep every one.")  # fmt: skip
     return (
         f"{what}. At most {options.max_event_mb:g} MB per event ({images} images; raise "
         f"max_event_mb for larger ones), {per_100:,.0f} MB per 100 epochs.{look}"

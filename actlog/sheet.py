@@ -24,8 +24,9 @@ _TALLEST = "Agjy0|()[]"  # glyphs reaching the font's top and bottom: sets the s
 SHEET_GAP = 3
 
 
+@functools.lru_cache(maxsize=1)
 def font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    """The caption font (Pillow's built-in default: no font file needed)."""
+    """The caption font (Pillow's built-in default: no font file needed), loaded once."""
     return ImageFont.load_default()
 
 
@@ -45,6 +46,7 @@ def label_strip_height() -> int:
     return draw.textbbox((0, 0), _TALLEST, font=font())[3] + 2 * MARGIN
 
 
+@functools.lru_cache(maxsize=4096)
 def text_width(text: str) -> int:
     """The width in pixels of ``text`` in the caption font."""
     return int(ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=font())[2])

@@ -7,6 +7,7 @@ Run (from the repository root, with actlog installed)::
     python bench/fit.py --models demo scratch --steps 10 100 --epochs 3
     python bench/fit.py --models conv3d --volume 128 --steps 10   # the 128x128x64 volumes
     python bench/fit.py --quick                           # smoke run: the demo, 10 steps
+    python bench/fit.py --models resnet50 --steps 100 --same-process --epochs 7
 
 Models, random weights (seed 0, no download), trained on one random batch repeated (a
 ``keras.utils.PyDataset`` of ``--steps`` batches: any number of steps costs no memory), the
@@ -29,6 +30,14 @@ mean), the peak resident memory (``ru_maxrss``), and with the logger its
 ``background_seconds`` (per producer, per sink) and the TensorBoard sink's PNG-encoding seconds,
 per logging event, against the probe's bare forward pass (``predict_on_batch``, median of 5,
 timed after the fit). Progress goes to stderr, Markdown tables to stdout.
+
+``--same-process`` times with and without inside one process and one ``fit`` instead, so that
+a process whose steps all run slower (seen here: 2x on ResNet50 between two processes) cannot
+pass for the logger's cost: the epochs alternate, without and with (the logger sees the train
+begin, the batches and the end, and the ends of every other epoch only), and a "with" epoch's
+clock stops only after ``logger.flush()``, so the background work of its event counts in that
+epoch, not in the next one. That is an upper bound: in a plain fit that work overlaps the next
+epoch's steps. Epoch 0 (compiling) is left out.
 """
 
 from __future__ import annotations
@@ -117,15 +126,11 @@ def build(name: str, volume: int) -> tuple[Any, tuple[int, ...], int, int]:
     return model, shape, batch, classes
 
 
-def worker(args: argparse.Namespace) -> None:
-    """One fit in this process; prints one JSON line."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import warnings
-
+def fit_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The model, a ``PyDataset`` of ``args.steps`` copies of one random batch, and the probe
+    (its first 8 samples)."""
     import keras
     import numpy as np
-
-    import actlog
 
     model, shape, batch, classes = build(args.model, args.volume)
     rng = np.random.default_rng(0)
@@ -139,6 +144,20 @@ def worker(args: argparse.Namespace) -> None:
         def __getitem__(self, index: int) -> tuple[Any, Any]:
             return x, y
 
+    return model, Repeat(), np.concatenate([x] * (-(-8 // batch)))[:8]
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One fit in this process; prints one JSON line."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    import keras
+
+    import actlog
+
+    model, data, probe = fit_inputs(args)
+
     class Clock(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
             self.start = time.perf_counter()
@@ -148,7 +167,6 @@ def worker(args: argparse.Namespace) -> None:
 
     seconds: list[float] = []
     callbacks: list[Any] = [Clock()]
-    probe = np.concatenate([x] * (-(-8 // batch)))[:8]
     with tempfile.TemporaryDirectory() as log_dir:
         logger = None
         if args.logger:
@@ -156,7 +174,7 @@ def worker(args: argparse.Namespace) -> None:
             callbacks.append(logger)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.fit(Repeat(), epochs=args.epochs, verbose=0, callbacks=callbacks)
+            model.fit(data, epochs=args.epochs, verbose=0, callbacks=callbacks)
         out: dict[str, Any] = {"epoch_seconds": seconds,
                                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                / 1024}  # fmt: skip
@@ -174,6 +192,96 @@ def worker(args: argparse.Namespace) -> None:
             out["encode"] = sum(getattr(s, "encode_seconds", 0.0) for s in logger.sinks) / events
             out["layers"] = len(logger.layer_paths)
     print(json.dumps(out))
+
+
+def worker_alternate(args: argparse.Namespace) -> None:
+    """One fit in this process whose epochs alternate without and with the logger; prints one
+    JSON line: the epoch seconds of each."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    import keras
+
+    import actlog
+
+    model, data, probe = fit_inputs(args)
+
+    epochs: list[tuple[bool, float]] = []  # (with the logger, seconds), epoch 1 on
+
+    class Alternate(keras.callbacks.Callback):
+        """Passes the logger every hook but the ends of even epochs; times each epoch, a "with"
+        epoch up to the end of its event's background work."""
+
+        def __init__(self, logger: Any) -> None:
+            super().__init__()
+            self.logger = logger
+
+        def set_model(self, model: Any) -> None:
+            super().set_model(model)
+            self.logger.set_model(model)
+
+        def set_params(self, params: Any) -> None:
+            super().set_params(params)
+            self.logger.set_params(params)
+
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.logger.on_train_begin(logs)
+
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            self.logger.on_train_batch_begin(batch, logs)
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            with_logger = epoch % 2 == 1
+            if with_logger:
+                self.logger.on_epoch_end(epoch, logs)
+                self.logger.flush()
+            if epoch:
+                epochs.append((with_logger, time.perf_counter() - self.start))
+
+        def on_train_end(self, logs: Any = None) -> None:
+            self.logger.on_train_end(logs)
+
+    with tempfile.TemporaryDirectory() as log_dir:
+        logger = actlog.ActivationLogger(probe, log_dir=log_dir, verbose=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(data, epochs=args.epochs, verbose=0, callbacks=[Alternate(logger)])
+        background = sum(logger.background_seconds.values())
+    print(json.dumps({"epochs": epochs, "background": background}))
+
+
+def same_process(args: argparse.Namespace) -> None:
+    """The ``--same-process`` table: per model and steps, one process, one fit."""
+    print(f"actlog whole-fit cost in one process: Python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, one fit of {args.epochs} epochs alternating without and with "
+          f"the logger (epoch 0 left out; a \"with\" epoch includes its event's background "
+          f"work), conv3d volumes {args.volume}.\n")  # fmt: skip
+    print("| model | steps/epoch | epochs without | with | median s without | median s with | "
+          "with/without (medians) | with/without (minima) | background s/event | each epoch, s (+ "
+          "with, - without) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for model in args.models:
+        for steps in args.steps:
+            print(f"[{model} {steps} steps] one process ...", file=sys.stderr, flush=True)
+            command = [sys.executable, os.path.abspath(__file__), "--worker-alternate",
+                       "--model", model, "--steps", str(steps), "--epochs", str(args.epochs),
+                       "--volume", str(args.volume)]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"{model} steps={steps}: {done.stderr[-2000:]}")
+            out = json.loads(done.stdout.strip().splitlines()[-1])
+            without = [s for on, s in out["epochs"] if not on]
+            with_ = [s for on, s in out["epochs"] if on]
+            each = " ".join(f"{'+' if on else '-'}{s:.2f}" for on, s in out["epochs"])
+            print(f"| {model} | {steps} | {len(without)} | {len(with_)} | "
+                  f"{statistics.median(without):.2f} | {statistics.median(with_):.2f} | "
+                  f"{statistics.median(with_) / statistics.median(without):.3f} | "
+                  f"{min(with_) / min(without):.3f} | "
+                  f"{out['background'] / (len(with_) + 1):.3f} | {each} |",
+                  flush=True)  # fmt: skip
 
 
 def run_one(model: str, steps: int, logger: bool, args: argparse.Namespace) -> dict[str, Any]:
@@ -194,15 +302,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--volume", type=int, default=64, choices=(64, 128))
     parser.add_argument("--quick", action="store_true", help="the demo, 10 steps, 2 epochs")
+    parser.add_argument("--same-process", action="store_true",
+                        help="with and without alternating epochs in one fit (see above)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-alternate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--logger", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         args.steps = args.steps[0]
         return worker(args)
+    if args.worker_alternate:
+        args.steps = args.steps[0]
+        return worker_alternate(args)
     if args.quick:
         args.models, args.steps, args.epochs = ["demo"], [10], 2
+    if args.same_process:
+        if args.epochs < 3:
+            parser.error(f"--same-process needs at least 3 epochs (epoch 0 is left out, then "
+                         f"one with and one without); got --epochs {args.epochs}")
+        return same_process(args)
     print(f"actlog whole-fit cost: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"{args.epochs} epochs per fit (the first left out), {args.repeats} repeat(s), "
           f"conv3d volumes {args.volume}.\n")

@@ -1,5 +1,6 @@
 """The demo script, run as a user would (shortened to one epoch)."""
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -13,6 +14,7 @@ import urllib.request
 
 import mlflow
 import numpy as np
+import pytest
 
 import train_example
 from actlog.reader import decode_png, read_images
@@ -55,35 +57,62 @@ def test_demo_trains_and_logs_beside_keras(tmp_path, capsys):
     assert run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "on_rate/conv2d")] == [-1, 0]
     assert "convergence/conv2d" in run.data.metrics
+    # In the same run: Keras's metrics and optimizer (MLflow's own Keras callback), actlog's
+    # options as params, the report as an artifact.
+    for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [0]
+    assert float(run.data.params["optimizer_learning_rate"]) == pytest.approx(0.001)
+    assert run.data.params["actlog.every_n_epochs"] == "1"
+    assert run.data.params["actlog.layers"] == "conv"
+    assert run.data.params["actlog.overlays"] == "3"
+    assert "actlog/report.html" in [a.path for a in client.list_artifacts(run.info.run_id,
+                                                                          "actlog")]
 
 
-def test_the_printed_tensorboard_command_works_as_printed(tmp_path, monkeypatch, capsys):
-    """The command the demo prints starts TensorBoard, with the actlog tab on, from a shell
-    where no virtual environment is activated (only the port is added, to keep off 6006)."""
+def test_the_printed_commands_work_as_printed(tmp_path, monkeypatch, capsys):
+    """The commands the demo prints start TensorBoard, with the actlog tab on, and MLflow's UI,
+    with the demo's run, from a shell where no virtual environment is activated (only the host
+    and port are added, to keep off 6006 and 5000)."""
     monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     train_example.main(["--epochs", "1", "--dataset", "synthetic", "--log-dir", str(tmp_path),
-                        "--probe-size", "2", "--no-mlflow"])  # fmt: skip
+                        "--probe-size", "2"])  # fmt: skip
     out = capsys.readouterr().out
-    (command,) = re.findall(r"^  (\S*tensorboard\S* --logdir .*)$", out, re.M)
-    assert shlex.split(command)[-2:] == ["--logdir", str(tmp_path)]
+    (tensorboard,) = re.findall(r"^  (\S*tensorboard\S* --logdir .*)$", out, re.M)
+    assert shlex.split(tensorboard)[-2:] == ["--logdir", str(tmp_path)]
+    with serving(tensorboard) as get:
+        assert get("/data/plugins_listing")["actlog"]["enabled"] is True
+    (mlflow_ui,) = re.findall(r"^  (\S*mlflow\S* ui --backend-store-uri .*)$", out, re.M)
+    assert shlex.split(mlflow_ui)[-1] == f"sqlite:///{tmp_path}/mlflow.db"
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("actlog-demo").experiment_id])
+    with serving(mlflow_ui) as get:
+        served = get(f"/ajax-api/2.0/mlflow/runs/get?run_id={run.info.run_id}")["run"]
+        metrics = {metric["key"] for metric in served["data"]["metrics"]}
+        assert {"loss", "accuracy", "on_rate/conv2d"} <= metrics
+
+
+@contextlib.contextmanager
+def serving(command):
+    """Runs ``command`` (a server) with ``--host 127.0.0.1 --port <free port>`` from a shell
+    whose PATH has no virtual environment; yields ``get(path)``, its JSON answer to ``path``
+    (waiting for the server at the first)."""
     env = {key: value for key, value in os.environ.items()
            if key not in ("VIRTUAL_ENV", "PYTHONPATH")}  # fmt: skip
     env["PATH"] = "/usr/bin:/bin"  # no virtual environment on the PATH
     port = free_port()
-    # its own process group: stopping the shell alone would leave TensorBoard running
+    # its own process group: stopping the shell alone would leave the server running
     server = subprocess.Popen(f"{command} --host 127.0.0.1 --port {port}", shell=True, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               start_new_session=True)  # fmt: skip
     try:
-        listing = wait_for_json(f"http://127.0.0.1:{port}/data/plugins_listing", server)
-        assert listing["actlog"]["enabled"] is True
+        yield lambda path: wait_for_json(f"http://127.0.0.1:{port}{path}", server)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         stopped = group_gone(server.pid, timeout=30)
         if not stopped:
             os.killpg(server.pid, signal.SIGKILL)
-    assert stopped, "TensorBoard outlived SIGTERM to its process group"
+        assert stopped, f"{command} outlived SIGTERM to its process group"
 
 
 def group_gone(pgid, timeout):

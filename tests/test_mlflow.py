@@ -2,6 +2,7 @@
 
 import contextlib
 import itertools
+import logging
 
 import keras
 import mlflow
@@ -278,3 +279,24 @@ def test_the_sink_name_mlflow_makes_an_mlflow_sink(tmp_path):
     sinks = actlog.sinks.make_sinks(["tensorboard", "mlflow"], tmp_path)
     assert [type(sink).__name__ for sink in sinks] == ["TensorBoardSink", "MlflowSink"]
     assert sinks[1].name == "mlflow" and sinks[1].run_id is None
+
+
+def test_the_options_are_params_and_a_later_fit_keeps_them(server, client, caplog):
+    caplog.set_level(logging.INFO, logger="actlog")
+    run_id = client.create_run(client.create_experiment("actlog-params")).info.run_id
+    model = models.sequential()
+    x, y = models.digit_data(16)
+    for every in (1, 2):  # MLflow refuses to change a param: the second logger's stays out
+        sink = actlog.MlflowSink(run_id, tracking_uri=server.uri)
+        logger = actlog.ActivationLogger(x[:2], layers="conv_a", sinks=sink, report=False,
+                                         every_n_epochs=every, verbose=0)  # fmt: skip
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[logger])
+        assert logger.sink_failures == {}
+    params = client.get_run(run_id).data.params
+    expected = {f"actlog.{name}": str(value) for name, value in
+                actlog.ActivationLogger(x[:2], layers="conv_a", report=False,
+                                        verbose=0).options.params().items()}  # fmt: skip
+    assert params == expected
+    assert params["actlog.every_n_epochs"] == "1" and params["actlog.layers"] == "conv_a"
+    assert f"MLflow run {run_id} keeps its params actlog.every_n_epochs='1' (now '2')" in (
+        caplog.text)  # fmt: skip

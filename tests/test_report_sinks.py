@@ -90,7 +90,48 @@ def test_the_report_is_written_and_logged_to_wandb_and_mlflow(tmp_path, wandb_ro
     assert media.read_bytes() == html  # unchanged: no stylesheet injected
 
 
-def test_report_false_writes_none_and_a_run_without_tensorboard_says_why(tmp_path, caplog):
+def test_without_tensorboard_the_report_still_reaches_wandb_and_mlflow(
+    tmp_path, wandb_root, monkeypatch, caplog
+):
+    """No TensorBoard sink: the events go to a scratch run (removed at the end) only for the
+    report, which W&B and MLflow hold, the same file in both."""
+    import tempfile
+
+    import wandb
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact location, ./mlruns
+    caplog.set_level(logging.INFO, logger="actlog")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sinks = [actlog.WandbSink(project="actlog-report", dir=str(wandb_root)),
+             actlog.MlflowSink(tracking_uri=uri, experiment_name="report")]  # fmt: skip
+    logger = fit(tmp_path, sinks)
+    assert [sink.name for sink in logger.sinks] == ["wandb", "mlflow"]  # the user's, unchanged
+    # the scratch run is gone (wandb and mlflow leave their own temporary files there)
+    assert not [path for path in scratch.iterdir() if path.name.startswith("actlog-report-")]
+    assert not (tmp_path / "logs").exists()
+
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("report").experiment_id])
+    html = Path(client.download_artifacts(run.info.run_id, "actlog/report.html",
+                                          str(tmp_path / "dl"))).read_bytes()  # fmt: skip
+    assert b'id="actlog-data"' in html and len(html) > 10_000
+    wandb.teardown()
+    run_dir = find_run_dir(wandb_root)
+    (value,) = [row["actlog/report"] for row in history_rows(run_file(run_dir))
+                if "actlog/report" in row]  # fmt: skip
+    (media,) = media_files(run_dir, value)
+    assert media.read_bytes() == html
+    line = [r.getMessage() for r in caplog.records if "the view of this run" in r.getMessage()]
+    assert len(line) == 1 and line[0].startswith(
+        "actlog: the view of this run, one HTML file that opens in any browser: in W&B as "
+        "actlog/report and in MLflow as actlog/report.html (")  # fmt: skip
+    assert "4 of 4 steps" in line[0]
+
+
+def test_report_false_writes_none_and_a_run_without_a_sink_for_it_says_why(tmp_path, caplog):
     fit(tmp_path, "tensorboard", report=False)
     assert not (tmp_path / "logs" / "report.html").exists()
     caplog.set_level(logging.INFO, logger="actlog")
@@ -103,4 +144,4 @@ def test_report_false_writes_none_and_a_run_without_tensorboard_says_why(tmp_pat
 
     fit(tmp_path / "other", [Memory()])
     assert not (tmp_path / "other" / "logs").exists()
-    assert any('no "tensorboard" sink is used' in r.getMessage() for r in caplog.records)
+    assert any("no sink keeps it" in r.getMessage() for r in caplog.records)

@@ -173,7 +173,7 @@ def test_out_of_order_names_get_one_key_per_layer_in_every_tag(backwards_run):
     for plugin_tags in every_tag(backwards_run).values():
         for tag in plugin_tags:
             kind, key = tag.split("/", 1)
-            if kind == "convergence_settled":
+            if kind in ("convergence_settled", "actlog"):
                 run_wide.add(tag)
                 continue
             kinds.setdefault(kind, set()).add(key)
@@ -181,7 +181,7 @@ def test_out_of_order_names_get_one_key_per_layer_in_every_tag(backwards_run):
                           "dormant_filters", "activation_hist", "dead_filters",
                           "dead_filter_list", "convergence", "convergence_to_first",
                           "filter_health"}  # fmt: skip
-    assert run_wide == {"convergence_settled/all"}
+    assert run_wide == {"convergence_settled/all", "actlog/options"}
     assert all(keys == {"1 b_conv", "2 a_conv"} for keys in kinds.values()), kinds
 
 
@@ -270,7 +270,7 @@ def test_nested_mobilenet_v2_cards_in_model_order(tmp_path):
 @pytest.mark.filterwarnings("ignore:actlog. at the end of training:RuntimeWarning")
 def test_every_sink_gets_the_same_keys(tmp_path, wandb_root):
     from tests.test_wandb import written_run
-    from tests.wandbread import metric_definitions, run_file
+    from tests.wandbread import metric_definitions, run_config, run_file
 
     model = out_of_order_model()
     x, y = models.digit_data(8)
@@ -283,7 +283,10 @@ def test_every_sink_gets_the_same_keys(tmp_path, wandb_root):
     run_dir, rows = written_run(wandb_root)
     logged = {key for row in rows for key in row if "/" in key and key != "actlog/step"}
     written = {tag for tags in every_tag(tmp_path / "actlog").values() for tag in tags}
-    assert written <= logged  # the same tags in W&B as in TensorBoard, spaces and all
+    # the same tags in W&B as in TensorBoard, spaces and all (the options: W&B's run config)
+    assert written - {"actlog/options"} <= logged
+    assert run_config(run_file(run_dir))["actlog"] == logger.options.params()
+    assert logger.options.params()["animate"] is True
     assert {"animations/1 b_conv", "animations/2 a_conv"} <= logged
     bound = {m["name"]: m["step_metric"] for m in metric_definitions(run_file(run_dir))}
     assert bound["activations/1 b_conv"] == "actlog/step"

@@ -15,6 +15,14 @@ from actlog.reader import decode_png, read_descriptions, read_images, read_scala
 from actlog.sinks.png import encode_png
 from actlog.stats import filter_on_rates, filter_sums
 from actlog.timeline import BAND_GAP, DEAD_RGB, render_timeline, timeline_layout
+from actlog.timeline_axes import (
+    BAR_WIDTH,
+    SWATCH,
+    axes_margins,
+    frame_bytes,
+    framed_timeline,
+    legend_width,
+)
 
 layers = keras.layers
 VIRIDIS = colormap_lut("viridis")
@@ -73,6 +81,56 @@ def test_the_image_fits_its_byte_budget(max_bytes):
     image, layout = render_timeline(rates, rates < 0.1, max_bytes=max_bytes)
     assert layout.estimated_bytes() <= max_bytes
     assert len(encode_png(image)) <= max_bytes
+
+
+def test_the_frame_numbers_filters_and_steps_under_a_colour_legend():
+    rates = np.random.default_rng(0).random((41, 64))
+    dead = rates < 0.1
+    steps = list(range(-1, 40))
+    framed, layout = framed_timeline(rates, dead, steps)
+    top, left, bottom = axes_margins(64)
+    cells, cells_layout = render_timeline(rates, dead, 1024 - max(left, top + bottom))
+    assert layout == cells_layout and layout.cell_height == 8
+    height, width = cells.shape[:2]
+    image = framed.image
+    assert (framed.top, framed.left) == (top, left)
+    assert image.shape == (top + height + bottom, max(left + width, legend_width()), 3)
+    np.testing.assert_array_equal(image[top : top + height, left : left + width], cells)
+    white = (image == 255).all(axis=-1)
+    # Filter numbers: white only beside the numbered rows (every 2nd 8-pixel row: 0, 2, ...).
+    margin = white[top : top + height, :left]
+    labelled = {row // 16 for row in np.flatnonzero(margin.any(axis=1))}
+    assert labelled == set(range(32))
+    # Steps: a label starts on the columns of -1, 5, 10, ..., 35 (round steps, apart).
+    strip = white[top + height :, left:]
+    starts = [c for c in range(strip.shape[1]) if strip[:, c].any() and not strip[:, c - 1].any()]
+    labelled_columns = sorted({(c // 8) for c in starts})
+    assert labelled_columns[0] == 0 and {steps[c] for c in labelled_columns[1:]} <= set(
+        range(5, 40, 5)) and len(labelled_columns) >= 7  # fmt: skip
+    # The legend: the on-rate's colour map from 0 to 1, then the dead and no-value swatches.
+    row = image[top // 2]
+    bar = [x for x in range(image.shape[1]) if (row[x] == VIRIDIS).all(axis=1).any()]
+    assert len(bar) >= BAR_WIDTH
+    assert (row[bar[0]] == VIRIDIS[0]).all() and (row[bar[BAR_WIDTH - 1]] == VIRIDIS[255]).all()
+    assert (row == DEAD_RGB).all(axis=1).sum() == SWATCH
+    assert (row == NONFINITE_RGB).all(axis=1).sum() == SWATCH
+
+
+@pytest.mark.parametrize("max_bytes", [4e3, 4e4, 4e5])
+def test_the_framed_image_fits_its_byte_budget(max_bytes):
+    rates = np.random.default_rng(0).random((300, 256))
+    framed, layout = framed_timeline(rates, rates < 0.1, list(range(300)), max_bytes=max_bytes)
+    assert len(encode_png(framed.image)) <= max_bytes
+    # Framed where the frame takes at most half the budget; 4 kB leaves the cells alone.
+    framing = frame_bytes(256, layout.shape[1], layout.shape[0])
+    assert (framed.top > 0) == (framing <= max_bytes / 2) == (max_bytes > 4e3)
+
+
+def test_without_room_for_the_frame_the_cells_stand_alone():
+    rates = np.random.default_rng(0).random((10, 8))
+    framed, _ = framed_timeline(rates, None, list(range(10)), max_size=64)  # under the legend
+    assert (framed.top, framed.left) == (0, 0)
+    np.testing.assert_array_equal(framed.image, render_timeline(rates, None, 64)[0])
 
 
 def test_on_rates_from_sums():
@@ -169,7 +227,8 @@ def test_the_timeline_pixels_match_the_recomputed_on_rates(timeline_run):
     for name, filters in (("conv_a", 4), ("conv_b", 3)):
         steps = images[f"filter_health/{name}"]
         assert sorted(steps) == [-1, 0, 1, 2]
-        last = decode_png(steps[2][0])
+        top, left, _ = axes_margins(filters)
+        last = decode_png(steps[2][0])[top : top + filters * 16, left : left + 4 * 8]
         assert last.shape == (filters * 16, 4 * 8, 3)
         for k, rates in enumerate(history):
             levels = []
@@ -195,8 +254,10 @@ def test_the_timeline_pixels_match_the_recomputed_on_rates(timeline_run):
 def test_the_timeline_gains_one_column_per_event(timeline_run):
     log_dir, _ = timeline_run
     steps = read_images(log_dir)["filter_health/conv_a"]
-    images = [decode_png(steps[step][0]) for step in (-1, 0, 1, 2)]
-    assert [image.shape for image in images] == [(64, 8 * n, 3) for n in (1, 2, 3, 4)]
+    top, left, bottom = axes_margins(4)
+    framed = [decode_png(steps[step][0]) for step in (-1, 0, 1, 2)]
+    assert [image.shape for image in framed] == [(top + 64 + bottom, legend_width(), 3)] * 4
+    images = [image[top : top + 64, left : left + 8 * n] for n, image in enumerate(framed, 1)]
     for n, image in enumerate(images):  # the history is kept: earlier columns never change
         np.testing.assert_array_equal(image, images[-1][:, : 8 * (n + 1)])
         assert (image[16:32] == DEAD_RGB).all()  # filter 1 dead at every step

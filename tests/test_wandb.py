@@ -114,7 +114,7 @@ def test_disabled_run_does_no_image_work(tmp_path, wandb_root):
     wandb.init(mode="disabled")
     model = models.sequential()
     x, y = models.digit_data(16)
-    logger = actlog.ActivationLogger(x[:2], sinks="wandb")
+    logger = actlog.ActivationLogger(x[:2], sinks="wandb")  # the report's scratch run idle too
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[logger])
     assert logger.worker_stats.jobs == 0
     assert not list(wandb_root.glob("wandb/*run-*"))

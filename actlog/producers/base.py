@@ -43,6 +43,8 @@ class Setup:
         keys: layer path -> its key in every per-layer tag (:func:`actlog.tags.layer_keys`,
             computed once for the run); a path missing here is its own key.
         run_dir: the TensorBoard run a sink writes (what the report reads back), or None.
+        keep_report: whether the report stays in ``run_dir`` (False for the scratch run of a
+            :class:`~actlog.sinks.report_store.ReportStore`, removed at the end).
     """
 
     options: LoggerOptions
@@ -53,6 +55,7 @@ class Setup:
     warn: Callable[[str, str], None]
     keys: Mapping[str, str] = field(default_factory=dict)
     run_dir: str | None = None
+    keep_report: bool = True
 
 
 @dataclass(frozen=True)

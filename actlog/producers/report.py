@@ -28,8 +28,8 @@ class ReportProducer(Producer):
     name = "report"
     every = None  # nothing per event
 
-    def __init__(self, run_dir: str, max_mb: float = DEFAULT_MAX_MB) -> None:
-        self.run_dir, self.max_mb = run_dir, max_mb
+    def __init__(self, run_dir: str, max_mb: float = DEFAULT_MAX_MB, keep: bool = True) -> None:
+        self.run_dir, self.max_mb, self.keep = run_dir, max_mb, keep
         #: What the last report took: its path, megabytes, steps shown and logged, seconds.
         self.summary: dict[str, object] | None = None
 
@@ -38,10 +38,10 @@ class ReportProducer(Producer):
         if not setup.options.report:
             return None
         if setup.run_dir is None:
-            logger.info("actlog: no report at train end: it is read back from the TensorBoard "
-                        "run, and no \"tensorboard\" sink is used.")  # fmt: skip
+            logger.info("actlog: no report at train end: no sink keeps it (TensorBoard, W&B, "
+                        "MLflow).")  # fmt: skip
             return None
-        return cls(setup.run_dir)
+        return cls(setup.run_dir, keep=setup.keep_report)
 
     def line(self, sinks: list[str]) -> str | None:
         """The train-end line: where the report is (None if none was written)."""
@@ -51,9 +51,13 @@ class ReportProducer(Producer):
         thinned = "" if s["shown"] == s["logged"] else f" (thinned to fit {self.max_mb:g} MB)"
         places = {"wandb": f"in W&B as {TAG}", "mlflow": f"in MLflow as actlog/{FILE_NAME}"}
         also = " and ".join(places[name] for name in sinks if name in places)
+        if self.keep:
+            where, also = s["path"], f"; also {also}" if also else ""
+        else:  # the scratch run is gone: only the sinks that logged it hold it
+            where, also = also or "in the sinks that keep it", ""
         return (f"actlog: the view of this run, one HTML file that opens in any browser: "
-                f"{s['path']} ({s['mb']:.1f} MB, {s['shown']} of {s['logged']} steps{thinned}, "
-                f"{s['seconds']:.1f} s){'; also ' + also if also else ''}.")  # fmt: skip
+                f"{where} ({s['mb']:.1f} MB, {s['shown']} of {s['logged']} steps{thinned}, "
+                f"{s['seconds']:.1f} s){also}.")  # fmt: skip
 
     def produce(self, event: Event) -> list[Record]:
         return []

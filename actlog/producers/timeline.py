@@ -13,12 +13,13 @@ from actlog.measure import MeasurePoint, measure_points
 from actlog.producers.base import Event, Needs, Producer, Setup
 from actlog.records import ImageSet, Record
 from actlog.stats import filter_on_rates
-from actlog.timeline import render_timeline
+from actlog.timeline_axes import framed_timeline
 
 
 class TimelineProducer(Producer):
     """Per chosen layer, every filter's on-rate at every logged step so far as one image
-    (:func:`actlog.timeline.render_timeline`), dead cells red. It reads the per-filter sums the
+    (:func:`actlog.timeline.render_timeline`), dead cells red, inside axes (filter numbers,
+    steps) under a colour legend (:mod:`actlog.timeline_axes`). It reads the per-filter sums the
     statistics read, at the same measure points, so it adds nothing to the capture. On with
     ``stats`` and ``timeline``."""
 
@@ -33,10 +34,10 @@ class TimelineProducer(Producer):
         self.layers, self.measured = layers, measured
         self.every, self.max_size = every, max_size
         self.image_bytes = math.inf
-        #: Per layer: the on-rates and dead masks of the steps that can still be shown, oldest
-        #: first (at most one per pixel column; once only the most recent steps fit the budget,
-        #: the older ones are dropped).
-        self.history: dict[str, deque[tuple[np.ndarray, np.ndarray]]] = {
+        #: Per layer: the steps, on-rates and dead masks that can still be shown, oldest first
+        #: (at most one per pixel column; once only the most recent steps fit the budget, the
+        #: older ones are dropped).
+        self.history: dict[str, deque[tuple[int, np.ndarray, np.ndarray]]] = {
             ref.path: deque(maxlen=max_size) for ref in layers
         }
 
@@ -65,24 +66,24 @@ class TimelineProducer(Producer):
             if ref.path in event.facts.get("dead", {}):  # the statistics' verdict (see stats)
                 dead = np.isin(np.arange(len(dead)), event.facts["dead"][ref.path])
             history = self.history[ref.path]
-            history.append((rates, dead))
-            image, layout = render_timeline(
-                np.stack([rates for rates, _ in history]), np.stack([dead for _, dead in history]),
+            history.append((event.step, rates, dead))
+            framed, layout = framed_timeline(
+                np.stack([rates for _, rates, _ in history]),
+                np.stack([dead for _, _, dead in history]), [step for step, _, _ in history],
                 self.max_size, self.image_bytes,
             )  # fmt: skip
             while len(history) > layout.steps:  # never shown again: the budget is fixed
                 history.popleft()
             description = _describe(ref, point, len(rates), layout.bands)
-            records.append(
-                ImageSet(self.tag("filter_health", ref.path), image[None], None, description)
-            )
+            tag = self.tag("filter_health", ref.path)
+            records.append(ImageSet(tag, framed.image[None], None, description))
         return records
 
 
 def _describe(ref: LayerRef, point: MeasurePoint, filters: int, bands: int) -> str:
     """How to read the timeline of ``ref``, measured at ``point``."""
     where = "" if point.at.path == ref.path else f" (measured at `{point.at.path}`)"
-    rows = f"one row per filter, filter 0 at the top ({filters} filters"
+    rows = f"one row per filter, numbered on the left, filter 0 at the top ({filters} filters"
     rows += f" in {bands} bands side by side, continuing left to right)" if bands > 1 else ")"
     share = (
         "above the floor (0), in viridis: dark purple = never on, yellow = always on. Red: "
@@ -93,8 +94,8 @@ def _describe(ref: LayerRef, point: MeasurePoint, filters: int, bands: int) -> s
     )
     return (
         f"Filter health of `{ref.path}`{where} over training: {rows}, one column per logged "
-        "step, oldest on the left (step -1 is before training; with more steps than fit, the "
-        "columns narrow to 1 pixel, then only the most recent steps are shown). "
+        "step, labelled below, oldest on the left (step -1 is before training; with more steps "
+        "than fit, the columns narrow to 1 pixel, then only the most recent steps are shown). "
         f"Colour: the filter's on-rate, the share of its sampled outputs {share} Magenta: no "
         "finite value."
     )

@@ -14,7 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from actlog.records import Animation, Document, Histogram, Html, ImageSet, Record, Scalar, Table
+from actlog.records import (
+    Animation,
+    Document,
+    Histogram,
+    Html,
+    ImageSet,
+    Params,
+    Record,
+    Scalar,
+    Table,
+)
 
 
 class Sink(abc.ABC):
@@ -58,6 +68,8 @@ class Sink(abc.ABC):
             self.write_html(record.tag, str(record.path), step)
         elif isinstance(record, Document):
             self.write_document(record.tag, record.content, step)
+        elif isinstance(record, Params):
+            self.write_params(record.tag, record.values, step)
         else:
             raise TypeError(f"Not an actlog record: {record!r}")
 
@@ -106,6 +118,12 @@ class Sink(abc.ABC):
     ) -> None:
         """Keeps a JSON-able document under ``tag`` at ``step``, the data of actlog's view
         (:mod:`actlog.view.metadata`; ignored unless implemented)."""
+
+    def write_params(  # noqa: B027
+        self, tag: str, values: Mapping[str, str | int | float | bool | None], step: int
+    ) -> None:
+        """Keeps the logger's options (``tag`` ``"actlog"``) as the run's parameters, once per
+        run (ignored unless implemented)."""
 
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Makes everything written so far durable."""

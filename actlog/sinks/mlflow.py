@@ -14,13 +14,11 @@ answers, every record of that event raises at once and nothing is sent.
 
 from __future__ import annotations
 
+import logging
 import math
-import os
 import re
-import socket
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,12 +26,13 @@ import numpy as np
 
 from actlog.extras import install_hint
 from actlog.sinks.base import Sink
+from actlog.sinks.mlflow_run import experiment_id_for, is_connection_error, same_uri, unreachable
 from actlog.view import metadata as view_metadata
+
+logger = logging.getLogger(__name__)
 
 _INSTALL_HINT = f"MlflowSink needs the mlflow package: {install_hint('mlflow')}"
 
-#: Seconds the reachability check before each logging event waits for a TCP connection.
-PROBE_TIMEOUT = 5.0
 #: Bins of the histograms written as JSON (TensorBoard's default bucket count).
 HISTOGRAM_BINS = 30
 #: The most metrics one ``log_batch`` request carries (MLflow's limit).
@@ -127,9 +126,9 @@ class MlflowSink(Sink):
         tags: Mapping[str, str] | None = None,
     ) -> None:
         self._mlflow = _import_mlflow()
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric, Param
 
-        self._metric = Metric
+        self._metric, self._param = Metric, Param
         self._given_run_id, self._experiment_name = run_id, experiment_name
         self._tracking_uri, self._run_name = tracking_uri, run_name
         self._tags = dict(tags) if tags else None
@@ -182,12 +181,12 @@ class MlflowSink(Sink):
             return
         mlflow = self._mlflow
         uri = self._tracking_uri or mlflow.get_tracking_uri()
-        problem = _unreachable(uri)
+        problem = unreachable(uri)
         if problem is not None:
             raise ConnectionError(f"Cannot reach the MLflow tracking server {uri!r}: {problem}")
         client = mlflow.MlflowClient(uri)
         active = mlflow.active_run()
-        same_store = self._tracking_uri is None or _same_uri(uri, mlflow.get_tracking_uri())
+        same_store = self._tracking_uri is None or same_uri(uri, mlflow.get_tracking_uri())
         if self._given_run_id is not None:
             run_id, owns = client.get_run(self._given_run_id).info.run_id, False
         elif active is not None and same_store:
@@ -196,20 +195,13 @@ class MlflowSink(Sink):
             run_id, owns = self._created[1], True
             client.update_run(run_id, status="RUNNING")
         else:
-            experiment_id = self._experiment_id(client)
+            experiment_id = experiment_id_for(client, self._experiment_name)
             run = client.create_run(experiment_id, tags=self._tags, run_name=self._run_name)
             run_id, owns = run.info.run_id, True
             self._created = (uri, run_id)
             self._empty = True
         self._client, self._uri, self._run_id, self._owns_run = client, uri, run_id, owns
         self._reset()
-
-    def _experiment_id(self, client: Any) -> str:
-        name = self._experiment_name or os.environ.get("MLFLOW_EXPERIMENT_NAME")
-        if name:
-            experiment = client.get_experiment_by_name(name)
-            return experiment.experiment_id if experiment else client.create_experiment(name)
-        return os.environ.get("MLFLOW_EXPERIMENT_ID") or "0"
 
     def _ready(self, step: int) -> None:
         """Before each record: a new logging event flushes what is staged and checks the
@@ -221,7 +213,7 @@ class MlflowSink(Sink):
         self._step = step
         if not self._checked:
             self._checked = True
-            problem = _unreachable(self._uri or "")
+            problem = unreachable(self._uri or "")
             self._unreachable = None if problem is None else f"cannot be reached ({problem})"
         if self._unreachable is not None:
             raise ConnectionError(f"the MLflow tracking server {self._uri!r} {self._unreachable}: "
@@ -233,7 +225,7 @@ class MlflowSink(Sink):
         try:
             getattr(self._client, method)(self._run_id, *args, **kwargs)
         except Exception as error:
-            if _is_connection_error(error):
+            if is_connection_error(error):
                 self._unreachable = f"failed to answer ({type(error).__name__}: {error})"
             raise
         self._empty = False
@@ -282,6 +274,27 @@ class MlflowSink(Sink):
         self._ready(step)
         self._call("log_artifact", str(html_path), "actlog")
 
+    def write_params(
+        self, tag: str, values: Mapping[str, str | int | float | bool | None], step: int
+    ) -> None:
+        """The options as the run's params ``<tag>.<option>`` (``actlog.every_n_epochs``). A
+        param the run already holds is left as it is (MLflow refuses to change one): a later
+        fit into the same run with other options logs at INFO what it kept."""
+        self._ready(step)
+        held = self._client.get_run(self._run_id).data.params
+        params, kept = [], []
+        for name, value in values.items():
+            key, text = f"{tag}.{name}", str(value)
+            if key not in held:
+                params.append(self._param(key, text))
+            elif held[key] != text:
+                kept.append(f"{key}={held[key]!r} (now {text!r})")
+        if params:
+            self._call("log_batch", params=params)
+        if kept:
+            logger.info("actlog: MLflow run %s keeps its params %s.", self._run_id,
+                        ", ".join(kept))  # fmt: skip
+
     def write_document(self, tag: str, content: Mapping[str, Any], step: int) -> None:
         self._ready(step)
         self._documents[tag] = content
@@ -318,7 +331,7 @@ class MlflowSink(Sink):
             run_id, owns = self._run_id, self._owns_run
             self._run_id, self._owns_run = None, False
             if owns:
-                problem = _unreachable(self._uri or "")
+                problem = unreachable(self._uri or "")
                 if problem is not None:
                     raise ConnectionError(
                         f"the MLflow tracking server {self._uri!r} cannot be reached "
@@ -338,40 +351,3 @@ def _plain(cell: object) -> object:
     if isinstance(cell, float) and not math.isfinite(cell):
         return str(cell)
     return cell if isinstance(cell, str | int | float | bool) or cell is None else str(cell)
-
-
-def _same_uri(a: str, b: str) -> bool:
-    return a.rstrip("/") == b.rstrip("/")
-
-
-def _unreachable(uri: str) -> OSError | None:
-    """Why an ``http(s)`` tracking server does not take a TCP connection now, or None (it
-    does, the URI is not ``http(s)``, or a proxy stands between)."""
-    parts = urllib.parse.urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    if parts.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(
-        parts.hostname
-    ):
-        return None  # the proxy is what we would reach
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT).close()
-    except OSError as error:
-        return error
-    return None
-
-
-def _is_connection_error(error: BaseException) -> bool:
-    """Whether ``error`` (or what it was raised from or during) is a failed connection."""
-    import requests  # a dependency of mlflow
-
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, requests.exceptions.ConnectionError | requests.exceptions.Timeout
-                      | ConnectionError | TimeoutError):  # fmt: skip
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False

@@ -36,6 +36,7 @@ from tensorboard.plugins.text.summary_v2 import text_pb
 from actlog.extras import install_hint
 from actlog.sinks.base import Sink
 from actlog.sinks.png import encode_png
+from actlog.sinks.tb_layout import layout_summary, scalar_kind
 from actlog.userwarn import warn
 from actlog.view import metadata as view_metadata
 
@@ -84,6 +85,8 @@ class TensorBoardSink(Sink):
         self._verify = False  # check the event file before the next write (set by flush)
         self._lost: tuple[bool, str] | None = None  # the file was lost: (deleted?, its steps)
         self._warned = False
+        self._kinds: set[str] = set()  # the kinds of scalars written (for the layout)
+        self._layout = False  # the Custom Scalars layout is in the event file
         #: Seconds spent encoding PNGs (part of the time this sink takes to write).
         self.encode_seconds = 0.0
 
@@ -155,7 +158,7 @@ class TensorBoardSink(Sink):
         writer, path, steps = self._writer, self._path, self._steps
         if writer is None or path is None or _is_url(path) or _same_file(writer, path):
             return
-        self._writer, self._steps = None, None
+        self._writer, self._steps, self._layout = None, None, False
         with contextlib.suppress(OSError):
             writer.close()
         written = "" if steps is None else f" (steps {steps[0]} to {steps[1]})"
@@ -198,6 +201,7 @@ class TensorBoardSink(Sink):
 
     def write_scalar(self, tag: str, value: float, step: int) -> None:
         self._write_summary(scalar_pb(tag, float(value)), step)
+        self._kinds.add(scalar_kind(tag))
 
     def write_histogram(self, tag: str, values: np.ndarray, step: int) -> None:
         self._write_summary(histogram_pb(tag, np.asarray(values, np.float64).ravel()), step)
@@ -210,12 +214,26 @@ class TensorBoardSink(Sink):
         lines += [" | ".join(str(cell) for cell in row) for row in rows] or ["(none)"]
         self._write_summary(text_pb(tag, "\n".join(lines)), step)
 
+    def write_params(
+        self, tag: str, values: Mapping[str, str | int | float | bool | None], step: int
+    ) -> None:
+        """The options as a table in the Text tab, ``<tag>/options``."""
+        rows = [(f"`{name}`", f"`{value!r}`") for name, value in values.items()]
+        self.write_table(f"{tag}/options", ("option", "value"), rows, step)
+
     def write_document(self, tag: str, content: Mapping[str, Any], step: int) -> None:
         """A summary of actlog's own plugin (:mod:`actlog.view.metadata`): what the actlog tab
         reads; no stock dashboard shows it."""
         self._write_summary(view_metadata.summary(tag, content), step)
 
     def flush(self) -> None:
+        """Ends a logging event: the first one also writes the Custom Scalars layout of the
+        scalars it wrote (:mod:`actlog.sinks.tb_layout`)."""
+        if self._writer is not None and not self._layout and self._step is not None:
+            layout = layout_summary(self._kinds)
+            if layout is not None:
+                self._write_summary(layout, self._step)
+                self._layout = True
         if self._writer is not None:
             self._writer.flush()
         self._verify = True

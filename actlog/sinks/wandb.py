@@ -119,6 +119,13 @@ class WandbSink(Sink):
         if self.enabled:
             self._stage(tag, float(value), step)
 
+    def write_params(
+        self, tag: str, values: Mapping[str, str | int | float | bool | None], step: int
+    ) -> None:
+        """The options in the run's config, under ``tag`` (``actlog``)."""
+        if self.enabled:
+            self._run.config.update({tag: dict(values)}, allow_val_change=True)
+
     def write_histogram(self, tag: str, values: np.ndarray, step: int) -> None:
         if self.enabled:
             self._stage(tag, self._wandb.Histogram(np.asarray(values).ravel()), step)

@@ -46,6 +46,9 @@ from typing import Any
 
 #: The plugin name in the summary metadata of actlog's own summaries, and the plugin's name.
 PLUGIN_NAME = "actlog"
+#: The fewest images per tag TensorBoard is made to keep where actlog is installed (its
+#: plugin raises ``--samples_per_plugin`` to this, so the view has every step of a run).
+MIN_IMAGE_SAMPLES = 1000
 #: The version of the document format.
 CONTENT_VERSION = 1
 #: The tag of the document of each event.

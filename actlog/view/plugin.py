@@ -43,12 +43,10 @@ from werkzeug import wrappers
 
 from actlog.tags import layer_tag
 from actlog.view import data, tiles
-from actlog.view.metadata import EVENT_TAG, PLUGIN_NAME
+from actlog.view.metadata import EVENT_TAG, MIN_IMAGE_SAMPLES, PLUGIN_NAME
 
 logger = logging.getLogger(__name__)
 
-#: The fewest images per tag TensorBoard is made to keep (``--samples_per_plugin``).
-MIN_IMAGE_SAMPLES = 1000
 #: The plugin of TensorBoard's image summaries, which actlog's grids are.
 IMAGES_PLUGIN = "images"
 #: Downsampling asked of the data provider: none (what it keeps is what was sampled above).
