@@ -1,6 +1,7 @@
 """ActivationLogger end to end: real tiny models trained with fit, event files read back with
 TensorBoard's own loader."""
 
+import logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -415,3 +416,29 @@ def test_volumes_leave_the_device_projected_with_their_nan(tmp_path):
     for sample, png in enumerate(logged):
         pixels = decode_png(png).reshape(expected.images[sample].shape).astype(int)
         assert np.abs(pixels - expected.images[sample]).max() <= 1
+
+
+def test_a_fit_longer_than_tensorboard_keeps_says_how_to_keep_every_step(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="actlog")
+    model = models.sequential()
+    x, _ = models.digit_data(4)
+    lines = {}
+    for epochs in (1000, 2000):  # 1001 events (step -1 too) with every_n_epochs=1; then 1001
+        logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path / str(epochs), verbose=0,
+                                         every_n_epochs=epochs // 1000)  # fmt: skip
+        logger.set_model(model)
+        logger.set_params({"epochs": epochs, "steps": 1, "verbose": 0})
+        logger.on_train_begin()
+        logger.on_train_end()
+        (lines[epochs],) = [r.getMessage() for r in caplog.records
+                            if r.getMessage().startswith("actlog: logging")]  # fmt: skip
+        caplog.clear()
+    for line in lines.values():
+        assert ("This fit logs 1,001 events; TensorBoard keeps 1000 per image tag (a random "
+                "sample of the rest): start it with --samples_per_plugin images=0") in line
+    logger = actlog.ActivationLogger(x[:2], log_dir=tmp_path / "short", verbose=0)
+    logger.set_model(model)
+    logger.set_params({"epochs": 999, "steps": 1, "verbose": 0})
+    logger.on_train_begin()
+    logger.on_train_end()
+    assert not any("samples_per_plugin" in r.getMessage() for r in caplog.records)
