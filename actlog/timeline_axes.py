@@ -88,12 +88,11 @@ def framed_timeline(
     filters = rates.shape[1]
     top, left, bottom = axes_margins(filters)
     size = max_size - max(left, top + bottom)
-    if legend_width() > max_size or size < 1:
-        image, layout = render_timeline(rates, dead, max_size, max_bytes, cmap)
-        return FramedTimeline(image, 0, 0), layout
-    planned = timeline_layout(filters, rates.shape[0], size, max_bytes)
-    extra = frame_bytes(filters, planned.shape[1], planned.shape[0])
-    if extra > max_bytes / 2:
+    planned = None
+    if legend_width() <= max_size and size >= 1:
+        planned = timeline_layout(filters, rates.shape[0], size, max_bytes)
+        extra = frame_bytes(filters, planned.shape[1], planned.shape[0])
+    if planned is None or extra > max_bytes / 2:  # no room for the frame
         image, layout = render_timeline(rates, dead, max_size, max_bytes, cmap)
         return FramedTimeline(image, 0, 0), layout
     budget = max_bytes - extra if planned.estimated_bytes() + extra > max_bytes else max_bytes
