@@ -251,8 +251,9 @@ class ActivationLogger(keras.callbacks.Callback):
     @property
     def background_seconds(self) -> dict[str, float]:
         """Seconds the background writer spent in the last run, per producer (``"grids"``,
-        ``"stats"``, ``"timeline"``, ``"convergence"``, ...) and per sink (``"sink
-        tensorboard"``, its PNG encoding included; see ``TensorBoardSink.encode_seconds``)."""
+        ``"stats"``, ``"timeline"``, ``"convergence"``, ...), per sink (``"sink
+        tensorboard"``, its PNG encoding included; see ``TensorBoardSink.encode_seconds``) and
+        on the dead-in-training checks (``"batch-statistics check"``)."""
         return {} if self._run is None else dict(self._run.seconds)
 
     @property

@@ -13,11 +13,9 @@ A probe whose activations would be large (a batch of 3-D volumes) runs in equal 
 each, so that no call holds more than :data:`PART_BYTES` of activations; the parts' results are
 joined on the host (sums added, maxima taken, rows stacked) into the numbers one call gives.
 
-Filters behind a BatchNormalization that are at the floor in inference (moving statistics,
-which lag behind early in training) are checked in a second compiled call, only at the events
-that have any: the same layers with every BatchNormalization on the probe's batch statistics, as
-the network that trains normalizes, and every other layer in inference (no dropout or
-augmentation), inside a ``keras.StatelessScope`` so the moving statistics are never updated.
+Filters behind a BatchNormalization that are at the floor in inference are checked with batch
+statistics by :class:`actlog.batch_check.BatchStatCheck`, at the events that have any: started
+here, finished on the background writer (:meth:`Captured.finish_check`).
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ import keras
 import numpy as np
 
 from actlog.backend import compile_function, to_host
+from actlog.batch_check import BatchStatCheck, Finish
 from actlog.cka import conv_features
 from actlog.extract import FeatureExtractor, FeatureMapError, not_a_feature_map
 from actlog.graph import model_graph, sample_bytes
@@ -55,7 +54,9 @@ class Captured:
         kernels: layer path -> its kernel.
         features: layer path -> :func:`actlog.cka.conv_features` of its output.
         batch_stat_max: checked layer path -> each filter's maximum with batch statistics
-            (only at events where a checked layer had a filter at the floor).
+            (only at events where a checked layer had a filter at the floor), once
+            :meth:`finish_check` has run.
+        pending_check: what finishes that check (see :mod:`actlog.batch_check`), until then.
     """
 
     maps: dict[str, np.ndarray] = field(default_factory=dict)
@@ -63,6 +64,14 @@ class Captured:
     kernels: dict[str, np.ndarray] = field(default_factory=dict)
     features: dict[str, np.ndarray] = field(default_factory=dict)
     batch_stat_max: dict[str, np.ndarray] = field(default_factory=dict)
+    pending_check: Finish | None = None
+
+    def finish_check(self) -> None:
+        """Runs the pending dead-in-training check, if any, into :attr:`batch_stat_max` (on
+        the background writer: the forward pass it may take is off the training thread)."""
+        if self.pending_check is not None:
+            self.batch_stat_max = self.pending_check()
+            self.pending_check = None
 
 
 class Capture:
@@ -74,6 +83,8 @@ class Capture:
         samples: the most probe samples of a map that leave the device (None: all).
         filters: the most filters of a map that leave the device (None: all).
         part_bytes: the most activation bytes one call is meant to hold (:func:`part_size`).
+        alive: how many captured events can be alive at once, for
+            :class:`~actlog.batch_check.BatchStatCheck` (0: the check on the training thread).
 
     Example:
         ```python
@@ -84,7 +95,8 @@ class Capture:
     """
 
     def __init__(self, model: keras.Model, needs: Sequence[Needs], samples: int | None = None,
-                 filters: int | None = None, part_bytes: int = PART_BYTES) -> None:  # fmt: skip
+                 filters: int | None = None, part_bytes: int = PART_BYTES,
+                 alive: int = 0) -> None:  # fmt: skip
         self.full = {ref.path for need in needs if need.full_maps for ref in need.maps}
         self.strides = {ref.path: s for need in needs for ref, s in need.strides if s > 1}
         self.map_refs = _unique([ref for need in needs for ref in need.maps])
@@ -92,10 +104,12 @@ class Capture:
         self.kernel_refs = _unique([ref for need in needs for ref in need.kernels])
         self.feature_refs = _unique([ref for need in needs for ref in need.features])
         self.channels_first = {ref.path for need in needs for ref in need.channels_first}
-        self.check_refs = _unique([ref for need in needs for ref in need.batch_norm_checks])
+        check_refs = _unique([ref for need in needs for ref in need.batch_norm_checks])
+        #: The dead-in-training check (None: no layer to check).
+        self.check = (BatchStatCheck(model, check_refs, self.channels_first, alive)
+                      if check_refs else None)  # fmt: skip
         self.samples, self.filters = samples, filters
         self.model = model
-        self._check_fn: Any = None  # compiled at the first event that needs it
         refs = _unique([*self.map_refs, *self.sum_refs, *self.feature_refs])
         #: The feature model of every layer read (its ``method``: "graph" or "recorder").
         self.extractor = FeatureExtractor(model, refs, compile=False) if refs else None
@@ -121,14 +135,10 @@ class Capture:
             captured.features = {path: _stack([r[2][path] for r in results])
                                  for path in results[0][2]}  # fmt: skip
         captured.kernels = {ref.path: layer_kernel(ref.layer) for ref in self.kernel_refs}
-        if any(not np.all(captured.sums[ref.path]["max"] > 0) for ref in self.check_refs):
-            if self._check_fn is None:  # a second trace of the model, once
-                graph = model_graph(self.model, batch_norm_training=True)
-                self._check_model = graph.feature_model(self.check_refs)
-                self._check_fn = compile_function(self._check, state=self.model.variables)
-            results = [self._check_fn(part) for part, _ in parts]
-            captured.batch_stat_max = {path: np.max([to_host(r[path]) for r in results], axis=0)
-                                       for path in results[0]}  # fmt: skip
+        if self.check is not None and self.check.needed(captured.sums):
+            captured.pending_check = self.check.start(parts)
+            if not self.check.deferred:
+                captured.finish_check()
         return captured
 
     def _parts(self, x: Any) -> list[tuple[Any, np.ndarray]]:
@@ -146,23 +156,6 @@ class Capture:
         maps = _stack(parts)
         return maps if path in self.full else maps[: self.samples]
 
-    def _check(self, x: Any) -> dict[str, Any]:
-        """Inside a compiled call: each checked layer's per-filter maximum with every
-        BatchNormalization on batch statistics, the moving statistics left as they are."""
-        feature_model = self._check_model
-        # The variables' values as they are here (under JAX, the compiled call's arguments):
-        # a StatelessScope holds them and drops the moving-statistics updates.
-        mapping = [(v, v.value) for v in feature_model.variables]
-        with keras.StatelessScope(state_mapping=mapping):
-            outputs = keras.tree.flatten(feature_model(x))  # no training flag: each layer's own
-        maxima = {}
-        for ref, output in zip(self.check_refs, outputs, strict=True):
-            if is_channels_first(ref.layer) or ref.path in self.channels_first:
-                output = keras.ops.moveaxis(output, 1, -1)
-            flat = keras.ops.reshape(keras.ops.cast(output, "float32"), (-1, output.shape[-1]))
-            maxima[ref.path] = keras.ops.max(flat, axis=0)
-        return maxima
-
     def _run(self, x: Any, start: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """Inside the compiled call: the forward pass of a part of the probe from sample
         ``start``, then each output cut down."""
@@ -177,13 +170,12 @@ class Capture:
                 outputs[ref.path] = keras.ops.moveaxis(output, 1, -1)
         maps = {}
         for ref in self.map_refs:
-            output = outputs[ref.path]
-            if ref.path not in self.full:
-                output = output[: self.samples, ..., : self.filters]
+            output, cut = outputs[ref.path], ref.path not in self.full
             if len(output.shape) > 4:  # volumes and sequences of maps: their projection only
-                output = project(output)
-            if ref.path not in self.full:
+                output = project(output[: self.samples, ..., : self.filters] if cut else output)
+            if cut:  # rows and columns first: the cut to the shown samples and filters copies less
                 output = _decimate(output, self.strides.get(ref.path, 1))
+                output = output[: self.samples, ..., : self.filters]
             maps[ref.path] = output
         sums = {
             ref.path: filter_sums(keras.ops.cast(outputs[ref.path], "float32"), keras.ops,

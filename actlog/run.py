@@ -39,6 +39,9 @@ CLOSE_TIMEOUT = 60.0
 #: Seconds :meth:`LoggingRun.flush` waits for the writer to finish what is queued.
 FLUSH_TIMEOUT = 60.0
 
+#: The key of :attr:`LoggingRun.seconds` for the dead-in-training checks run on the writer.
+CHECK_SECONDS = "batch-statistics check"
+
 P = TypeVar("P", bound=Producer)
 
 
@@ -72,8 +75,9 @@ class LoggingRun:
         self.layers: list[LayerRef] = []
         #: Written to every sink with the first event (set by :func:`actlog.setup.build_run`).
         self.params: Params | None = None
-        #: Seconds the background writer spent per producer (by name) and per sink
-        #: (``"sink <name>"``, encoding included), over the run: what ``bench/fit.py`` reports.
+        #: Seconds the background writer spent per producer (by name), per sink
+        #: (``"sink <name>"``, encoding included) and on the checks (:data:`CHECK_SECONDS`),
+        #: over the run: what ``bench/fit.py`` reports.
         self.seconds: collections.Counter[str] = collections.Counter()
         self.last_step: int | None = None
         self._worker: BackgroundWorker | None = None
@@ -139,12 +143,10 @@ class LoggingRun:
             return
         if not writing:
             return
-        event = Event(step, captured.maps, captured.sums, captured.kernels, collected,
-                      features=captured.features, logs=dict(logs or {}),
-                      batch_stat_max=captured.batch_stat_max)
         self.last_step = step
         assert self._worker is not None
-        self._worker.submit(functools.partial(self._write_event, due, event),
+        self._worker.submit(functools.partial(self._write_event, due, step, captured, collected,
+                                              dict(logs or {})),
                             describe=f"producing the records of step {step}")  # fmt: skip
 
     def flush(self) -> bool:
@@ -195,8 +197,20 @@ class LoggingRun:
             stats.jobs, stats.busy_seconds, stats.full_waits, stats.full_wait_seconds,
         )  # fmt: skip
 
-    def _write_event(self, producers: list[Producer], event: Event) -> None:
-        """On the background thread: each producer's records, written to each sink."""
+    def _write_event(self, producers: list[Producer], step: int, captured: Captured,
+                     collected: dict[str, Any], logs: dict[str, Any]) -> None:  # fmt: skip
+        """On the background thread: the capture's pending check finished, then each
+        producer's records, written to each sink."""
+        start = time.perf_counter()
+        try:
+            captured.finish_check()
+        except Exception as error:
+            self.failures.failed("capture", f"checking step {step} on batch statistics", error)
+            return
+        self.seconds[CHECK_SECONDS] += time.perf_counter() - start
+        event = Event(step, captured.maps, captured.sums, captured.kernels, collected,
+                      features=captured.features, logs=logs,
+                      batch_stat_max=captured.batch_stat_max)  # fmt: skip
         if self.params is not None:
             event.records.append(self.params)
             self.params = None

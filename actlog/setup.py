@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 
+from actlog.backend import collective_forward
 from actlog.capture import Capture, Captured
 from actlog.choice import Choice, choose_layers
 from actlog.extract import FeatureMapError
@@ -59,8 +60,10 @@ def build_run(
                   run_dirs[0] if run_dirs else store and store.log_dir,
                   keep_report=store is None)  # fmt: skip
     producers = create_producers(setup)
+    # Events alive at once: those queued for the writer, the one it writes, the one captured.
+    alive = 0 if collective_forward() else options.max_pending + 2
     capture = Capture(model, [producer.needs() for producer in producers], MAX_SHOWN_SAMPLES,
-                      options.max_filters)  # fmt: skip
+                      options.max_filters, alive=alive)  # fmt: skip
     try:
         captured = capture(probe.x)
     except FeatureMapError:

@@ -23,7 +23,8 @@ with a random probe ``np.random.default_rng(0).random((probe, s, s, 3), dtype=np
   ``actlog.measure.measure_points(model, refs)``.
 - forward ms: ``tf.function(lambda x: model(x, training=False))``, two warm-up calls, then the
   median of ``--events`` calls including ``.numpy()``, each timed right before an event below
-  (side by side with the hold, so both see the same machine state).
+  (side by side with the hold, so both see the same machine state); forward at start ms:
+  the median of ``--events`` calls before train begin, the other way of timing it.
 - train begin s: ``logger.set_model(model); logger.on_train_begin()`` (builds and traces the
   feature model, logs step -1); begin MB: the log directory's bytes after a ``flush()``.
 - hold ms: the median time ``logger.on_epoch_end(epoch)`` takes to return (what training
@@ -83,7 +84,8 @@ COLUMNS = [  # (header, result key, format)
     ("logged", "logged", "d"), ("set-up s", "setup_s", ".2f"),
     ("train begin s", "begin_s", ".2f"), ("begin MB", "begin_mb", ".1f"),
     ("forward ms", "forward_ms", ",.0f"), ("hold ms", "hold_ms", ",.0f"),
-    ("hold/fwd", "hold_ratio", ".2f"), ("background ms", "background_ms", ",.0f"),
+    ("hold/fwd", "hold_ratio", ".2f"), ("forward at start ms", "forward_start_ms", ",.0f"),
+    ("hold/fwd at start", "hold_start_ratio", ".2f"), ("background ms", "background_ms", ",.0f"),
     ("bg/fwd", "background_ratio", ".1f"), ("MB/event", "event_mb", ".1f"),
     ("peak RSS MB", "peak_mb", ",.0f"), ("RSS over fwd MB", "rss_over_forward_mb", ",.0f"),
     ("cards", "cards", "d"), ("error", "error", "s"),
@@ -171,6 +173,7 @@ def measure(name: str, size: int, probe_size: int, events: int, out: dict,
     for _ in range(2):
         forward(batch).numpy()
     rss_forward = peak_rss_mb()
+    start = [timed(lambda: forward(batch).numpy())[1] for _ in range(events)]
     log(f"forward traced; peak RSS {rss_forward:,.0f} MB")
 
     with tempfile.TemporaryDirectory(prefix="actlog_backbones_") as log_dir:
@@ -198,6 +201,8 @@ def measure(name: str, size: int, probe_size: int, events: int, out: dict,
         out["hold_ms"] = statistics.median(holds) * 1000
         out["background_ms"] = statistics.median(backgrounds) * 1000
         out["hold_ratio"] = out["hold_ms"] / out["forward_ms"]
+        out["forward_start_ms"] = statistics.median(start) * 1000
+        out["hold_start_ratio"] = out["hold_ms"] / out["forward_start_ms"]
         out["background_ratio"] = out["background_ms"] / out["forward_ms"]
         out["event_mb"] = statistics.median(grown) / MB
         logger.on_train_end()

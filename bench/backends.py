@@ -183,6 +183,7 @@ def compile_choice(backend: str, model: Any, logger: Any, args: argparse.Namespa
                    out: dict, log: Callable) -> None:  # fmt: skip
     """Section 3: the capture's function compiled as actlog does it against the alternative."""
     import keras
+    import numpy as np
 
     from actlog.backend import compile_function, to_host
 
@@ -198,8 +199,10 @@ def compile_choice(backend: str, model: Any, logger: Any, args: argparse.Namespa
 
             fns[name] = torch.no_grad()(torch.compile(capture._run))
 
+    start = np.array(0, np.int32)  # the whole probe in one part: its first sample
+
     def run(fn: Callable) -> Any:
-        return keras.tree.map_structure(to_host, fn(probe_x))
+        return keras.tree.map_structure(to_host, fn(probe_x, start))
 
     rows = out["compile"] = [{"variant": name} for name in fns]
     for row in rows:
