@@ -176,7 +176,7 @@ def test_a_filter_live_in_training_is_not_called_dead(tmp_path, recwarn):
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[logger])
     assert logger.extractor is not None and logger.extractor.check is not None
     assert logger.extractor.check.deferred  # run on the writer, against a copy of the weights
-    assert logger.background_seconds["batch-statistics check"] > 0
+    assert "batch-statistics check" in logger.background_seconds  # counted only on the writer
 
     bn = model.get_layer("bn")
     moving = [keras.ops.convert_to_numpy(v).copy() for v in (bn.moving_mean, bn.moving_variance)]
